@@ -1,0 +1,1 @@
+"""Benchmarks for callweaver (not part of the installed package)."""

@@ -1,0 +1,138 @@
+"""The ``callweaver`` command: validate configs and simulate calls from WAV files."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from callweaver.pipelines.call import CallReport
+    from callweaver.pipelines.config import Deployment
+    from callweaver.transports.file import FileIO
+
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on uvloop when it is installed, else on asyncio's default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from callweaver.errors import ConfigError
+    from callweaver.pipelines.config import load_config
+
+    status = 0
+    for path in args.config:
+        try:
+            dep = load_config(path)
+        except ConfigError as exc:
+            status = 1
+            print(f"{path}: {len(exc.issues)} problem(s)", file=sys.stderr)
+            for issue in exc.issues:
+                print(f"  {issue}", file=sys.stderr)
+            continue
+        nodes = len(dep.graph.nodes)
+        fused = f", {len(dep.graph.fused)} fused" if dep.graph.fused else ""
+        print(f"{path}: OK ({dep.config.name}: {nodes} nodes{fused}, {len(dep.graph.edges)} edges)")
+    return status
+
+
+async def _run_file_call(dep: Deployment, args: argparse.Namespace) -> tuple[CallReport, FileIO]:
+    """Run one call of ``dep`` with the WAV file as the caller; Ctrl-C ends it gracefully."""
+    from callweaver.pipelines.call import Call
+    from callweaver.runtime.clock import MonotonicClock
+    from callweaver.transports.file import FileIO
+
+    settings = dep.config.transports.file
+    clock = MonotonicClock()
+    realtime = settings.realtime and not args.fast
+    io = FileIO.from_wav(args.audio, clock, realtime=realtime, tail_ms=settings.tail_ms)
+    call = Call(dep.graph, clock=clock, lossless=not realtime)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, call.end, "shutdown")
+    try:
+        return await call.run(io), io
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from callweaver.errors import CallweaverError, ConfigError
+    from callweaver.pipelines.config import load_config
+    from callweaver.runtime.latency import format_table
+
+    try:
+        dep = load_config(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    try:
+        report, io = run_async(_run_file_call(dep, args))
+    except (OSError, CallweaverError) as exc:
+        print(f"cannot simulate with {args.audio}: {exc}", file=sys.stderr)
+        return 2
+    io.save(args.out)
+    pace = "paced in real time" if io.realtime else "as fast as possible"
+    print(
+        f"call {report.call_id}: ended ({report.reason}) after {report.duration_ns / 1e9:.2f} s, "
+        f"{pace}; {io.frames_in} frames in, {io.frames_out} out -> {args.out}"
+    )
+    print(format_table(report.turns) if report.turns else "no caller turns detected")
+    for err in report.errors:
+        print(f"error: node {err.node} ({err.policy}): {err.message}")
+    for name, stats in report.nodes.items():
+        if stats.dropped_overflow or stats.dropped_stale or stats.purged:
+            print(f"drops at {name}: {asdict(stats)}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(report.to_json(), fh, indent=2)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callweaver", description="Real-time voice agents as graphs of async actors."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check configs completely; exit 1 on any problem")
+    p.add_argument("config", nargs="+")
+    p.set_defaults(handler=_validate)
+
+    p = sub.add_parser("simulate", help="run one call with a WAV file as the caller")
+    p.add_argument("config")
+    p.add_argument("--audio", required=True, help="the caller's audio (WAV)")
+    p.add_argument("--out", required=True, help="where to write the bot's side (WAV)")
+    p.add_argument("--fast", action="store_true", help="do not pace the input in real time")
+    p.add_argument("--json", help="also write the call report as JSON here")
+    p.set_defaults(handler=_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    result: int = args.handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

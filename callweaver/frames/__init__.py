@@ -1,0 +1,29 @@
+"""Frames: the immutable values that flow through a call. Imports nothing else of callweaver."""
+
+from callweaver.frames.audio import AudioFrame, InputAudioFrame, OutputAudioFrame
+from callweaver.frames.base import Frame
+from callweaver.frames.control import CancelFrame, EndFrame, InterruptFrame, StartFrame
+from callweaver.frames.dtmf import DTMFFrame
+from callweaver.frames.metrics import ErrorFrame, MetricsFrame
+from callweaver.frames.speech import EndOfTurnFrame, SpeechStartedFrame, SpeechStoppedFrame
+from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
+
+__all__ = [
+    "AudioFrame",
+    "CancelFrame",
+    "DTMFFrame",
+    "EndFrame",
+    "EndOfTurnFrame",
+    "ErrorFrame",
+    "Frame",
+    "InputAudioFrame",
+    "InterruptFrame",
+    "MetricsFrame",
+    "OutputAudioFrame",
+    "ReplyEndFrame",
+    "ReplyTextFrame",
+    "SpeechStartedFrame",
+    "SpeechStoppedFrame",
+    "StartFrame",
+    "TranscriptFrame",
+]

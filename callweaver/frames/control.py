@@ -1,0 +1,54 @@
+"""Control frames: the life of a call's actors.
+
+Start, cancel and interrupt are system frames: they overtake queued data. End is deliberately
+*not* a system frame: it is the end-of-stream marker and travels in order behind the data, so
+that ending a call drains what is queued instead of losing it. Cancel is the "stop now" path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callweaver.frames.base import Frame
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartFrame(Frame):
+    """The call is starting: processors open what they need."""
+
+    system = True
+    control = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndFrame(Frame):
+    """End of stream: everything before it is processed, then the actor stops.
+
+    ``reason`` says why ("hangup", "completed", "shutdown", "error"); a hang-up is not an error.
+    """
+
+    control = True
+
+    reason: str = "completed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelFrame(Frame):
+    """Stop at once: queued frames are dropped and work in flight is cancelled."""
+
+    system = True
+    control = True
+
+    reason: str = "cancelled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptFrame(Frame):
+    """Barge-in: every reply frame of a turn older than ``turn_id`` is stale.
+
+    Actors drop queued interruptible frames of older turns and cancel the work in flight on
+    them; inboxes refuse such frames afterwards, so none can reach a transport.
+    """
+
+    system = True
+    control = True

@@ -1,0 +1,300 @@
+"""A call: one instance of a graph, every task of it inside one ``asyncio.TaskGroup``.
+
+Lifecycle: ``created -> starting -> running -> draining -> ended``.
+
+- *running*: the call's own task pumps the transport's inbound frames into ``input``.
+- *draining*: the inbound stream ended (the caller hung up, the file ran out) or :meth:`end`
+  was called; an :class:`~callweaver.frames.EndFrame` follows the queued data through every
+  actor in order, and each actor stops once all its inputs have ended. If draining takes
+  longer than ``drain_timeout_s`` the rest is cancelled.
+- :meth:`cancel` stops everything at once.
+
+Nothing a call starts outlives it: the actors are children of the task group, and the pump
+runs in the task that awaits :meth:`run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from callweaver.frames.audio import OutputAudioFrame
+from callweaver.frames.base import Frame
+from callweaver.frames.control import EndFrame, InterruptFrame, StartFrame
+from callweaver.pipelines.graph import INPUT, OUTPUT, Graph
+from callweaver.runtime.actor import Actor, FusedTransform, Route, TransformFn
+from callweaver.runtime.clock import Clock, MonotonicClock
+from callweaver.runtime.context import CallContext, ErrorRecord
+from callweaver.runtime.inbox import Inbox
+from callweaver.runtime.latency import Stage, TurnTimes
+from callweaver.runtime.processor import Processor
+
+
+class CallIO(Protocol):
+    """What a transport gives a call: frames in, frames out, and a flush for barge-in."""
+
+    def frames(self) -> AsyncIterator[Frame]:
+        """The caller's frames (audio, DTMF...); the iterator ends when the caller's side
+        ends (hang-up, end of file)."""
+        ...
+
+    async def write(self, frame: Frame) -> None:
+        """Deliver a frame that reached the graph's ``output`` (reply audio, text...)."""
+        ...
+
+    async def flush(self) -> None:
+        """Barge-in: drop reply audio buffered in the transport that has not played yet."""
+        ...
+
+
+class CallState(StrEnum):
+    CREATED = "created"
+    STARTING = "starting"
+    RUNNING = "running"
+    DRAINING = "draining"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    """Frames one node's inbox refused or dropped, by reason."""
+
+    dropped_overflow: int
+    dropped_stale: int
+    purged: int
+
+
+@dataclass(slots=True)
+class CallReport:
+    """How a call went: why it ended, its turns' latency marks, failures and drops."""
+
+    call_id: str
+    reason: str
+    duration_ns: int
+    turns: list[TurnTimes]
+    errors: list[ErrorRecord]
+    nodes: dict[str, NodeStats] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as plain JSON-able data (latency in ms after the end of caller speech)."""
+        return {
+            "call_id": self.call_id,
+            "reason": self.reason,
+            "duration_s": self.duration_ns / 1e9,
+            "turns": [
+                {
+                    "turn": t.turn_id,
+                    **{s.value: t.since_speech_end_ms(s) for s in t.marks},
+                    "voice_to_voice_ms": t.voice_to_voice_ms,
+                }
+                for t in self.turns
+            ],
+            "errors": [asdict(e) for e in self.errors],
+            "nodes": {k: asdict(v) for k, v in self.nodes.items()},
+        }
+
+
+class _Output(Processor):
+    """The graph's ``output`` node: hands frames to the transport, marks first reply audio."""
+
+    ports = ()
+
+    def __init__(self, io: CallIO) -> None:
+        super().__init__()
+        self._io = io
+
+    async def process(self, frame: Frame) -> None:
+        if type(frame) is OutputAudioFrame or isinstance(frame, OutputAudioFrame):
+            latency = self.ctx.latency
+            if not latency.has(frame.turn_id, Stage.FIRST_AUDIO_OUT):
+                latency.mark(frame.turn_id, Stage.FIRST_AUDIO_OUT, self.ctx.now_ns())
+        await self._io.write(frame)
+
+    async def on_interrupt(self, frame: InterruptFrame) -> None:
+        await self._io.flush()
+
+
+_ids = itertools.count(1)
+
+
+class Call:
+    """One run of a graph for one caller.
+
+    ``lossless=True`` makes every inbox apply backpressure instead of dropping caller audio:
+    for input that is not real time (a file read as fast as possible, a test).
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        *,
+        call_id: str | None = None,
+        clock: Clock | None = None,
+        params: dict[str, str] | None = None,
+        drain_timeout_s: float = 10.0,
+        lossless: bool = False,
+    ) -> None:
+        self.graph = graph
+        self.lossless = lossless
+        self.call_id = call_id or f"call-{next(_ids)}-{uuid.uuid4().hex[:8]}"
+        self.ctx = CallContext(
+            self.call_id,
+            clock or MonotonicClock(),
+            params=dict(params or {}),
+            _interrupt=self.interrupt,
+            _end=self.end,
+            _cancel=self.cancel,
+        )
+        self.drain_timeout_s = drain_timeout_s
+        self.state = CallState.CREATED
+        self.actors: dict[str, Actor] = {}
+        self._task: asyncio.Task[CallReport] | asyncio.Task[None] | None = None
+        self._end_reason: str | None = None
+        self._cancel_reason: str | None = None
+
+    # -- levers -------------------------------------------------------------------------------
+
+    def interrupt(self, before_turn: int) -> None:
+        """Make reply frames of turns older than ``before_turn`` stale everywhere, at once."""
+        frame = InterruptFrame(call_id=self.call_id, turn_id=before_turn, ts_ns=self.ctx.now_ns())
+        for actor in self.actors.values():
+            actor.interrupt(before_turn, frame)
+
+    def end(self, reason: str = "completed") -> None:
+        """Stop taking input and drain. Idempotent; the first reason wins."""
+        if self._end_reason is not None or self.state in (CallState.DRAINING, CallState.ENDED):
+            return
+        self._end_reason = reason
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop everything now: actors are cancelled, queued frames are dropped."""
+        if self._cancel_reason is not None or self.state is CallState.ENDED:
+            return
+        self._cancel_reason = reason
+        if self._task is not None:
+            self._task.cancel()
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def run(self, io: CallIO) -> CallReport:
+        """Run the call until it has drained or been cancelled; return its report."""
+        if self.state is not CallState.CREATED:
+            raise RuntimeError("a Call runs once")
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        ctx = self.ctx
+        started = ctx.now_ns()
+        self.state = CallState.STARTING
+        entry = self._wire(io)
+        start = StartFrame(call_id=self.call_id, ts_ns=started)
+        for actor in self.actors.values():
+            actor.inbox.put_nowait(start)
+        reason = "completed"
+        try:
+            async with asyncio.timeout(None) as deadline, asyncio.TaskGroup() as tg:
+                for actor in self.actors.values():
+                    tg.create_task(actor.run(), name=f"{self.call_id}/{actor.name}")
+                self.state = CallState.RUNNING
+                reason = await self._pump(io, entry)
+                self.state = CallState.DRAINING
+                await entry.send(EndFrame(call_id=self.call_id, ts_ns=ctx.now_ns(), reason=reason))
+                deadline.reschedule(asyncio.get_running_loop().time() + self.drain_timeout_s)
+        except TimeoutError:
+            reason = f"{reason}; drain timed out after {self.drain_timeout_s:g} s"
+        except asyncio.CancelledError:
+            if self._cancel_reason is None or task.uncancel() > 0:
+                raise
+            reason = self._cancel_reason
+        finally:
+            self.state = CallState.ENDED
+        return CallReport(
+            call_id=self.call_id,
+            reason=reason,
+            duration_ns=ctx.now_ns() - started,
+            turns=ctx.latency.turns,
+            errors=list(ctx.errors),
+            nodes={
+                name: NodeStats(a.inbox.dropped_overflow, a.inbox.dropped_stale, a.inbox.purged)
+                for name, a in self.actors.items()
+            },
+        )
+
+    async def _pump(self, io: CallIO, entry: Route) -> str:
+        """Feed inbound frames to ``input`` until the caller's side ends or :meth:`end`."""
+        try:
+            async for frame in io.frames():
+                await entry.send(frame)
+                if self._end_reason is not None:
+                    return self._end_reason
+        except asyncio.CancelledError:
+            task = self._task
+            assert task is not None
+            if self._end_reason is None or self._cancel_reason is not None:
+                raise
+            task.uncancel()
+            return self._end_reason
+        return self._end_reason or "hangup"
+
+    def _wire(self, io: CallIO) -> Route:
+        """Create this call's actors and connect their ports; return the route into ``input``."""
+        graph, ctx = self.graph, self.ctx
+        for name, node in graph.nodes.items():
+            if name not in graph.fused:
+                inbox = Inbox(node.inbox_capacity, "block" if self.lossless else node.overflow)
+                self.actors[name] = Actor(
+                    name, node.factory, ctx, inbox=inbox, supervision=node.supervision
+                )
+        output = Actor(OUTPUT, lambda: _Output(io), ctx, inbox=Inbox(256, "block"))
+        self.actors[OUTPUT] = output
+        fused: dict[str, TransformFn] = {
+            name: FusedTransform(
+                name, graph.nodes[name].factory, ctx, graph.nodes[name].supervision
+            )
+            for name in graph.fused
+        }
+
+        def route(src: str, port: str) -> Route:
+            targets = graph.targets(src, port)
+            if len(targets) == 1 and targets[0] in fused:
+                after = route(targets[0], "out")
+                return Route((fused[targets[0]], *after.transforms), after.inboxes)
+            return Route((), tuple(self.actors[t].inbox for t in targets))
+
+        entry = route(INPUT, "out")
+        by_inbox = {id(a.inbox): a for a in self.actors.values()}
+        for a in self.actors.values():
+            a.in_degree = 0
+        for name, actor in self.actors.items():
+            if name == OUTPUT:
+                continue
+            for port in graph.nodes[name].ports:
+                actor.routes[port] = route(name, port)
+        for r in [entry, *(r for a in self.actors.values() for r in a.routes.values())]:
+            for inbox in r.inboxes:
+                by_inbox[id(inbox)].in_degree += 1
+        for name, actor in self.actors.items():
+            feeders = self._feeders(name)
+            actor.upstream.inboxes = tuple(self.actors[f].inbox for f in feeders)
+        return entry
+
+    def _feeders(self, name: str) -> list[str]:
+        """The actors that feed ``name``, looking through fused transforms."""
+        graph = self.graph
+        out: list[str] = []
+        for e in graph.edges:
+            if e.dst != name or e.src == INPUT:
+                continue
+            if e.src in graph.fused:
+                out.extend(f for f in self._feeders(e.src) if f not in out)
+            elif e.src not in out:
+                out.append(e.src)
+        return out

@@ -1,0 +1,297 @@
+"""Deployment configs: YAML in, a validated :class:`Deployment` out, or every problem at once.
+
+A config is checked completely before any call starts: YAML syntax, ``${ENV}`` /
+``${ENV:-default}`` substitution (``$$`` is a literal ``$``), the schema below, each node's
+type and params (through the :class:`~callweaver.pipelines.registry.Registry`), and the graph
+(edges, ports, drainability). Every problem names the file, the line, the node and the key.
+
+Shape::
+
+    name: my-agent
+    server: {host: 127.0.0.1, port: 8080, workers: 1}
+    transports:
+      file: {realtime: true, tail_ms: 600}
+    pipeline:
+      inbox: {capacity: 256, overflow: drop_oldest}   # default for every node
+      nodes:
+        - {name: vad, type: energy_vad, params: {stop_ms: 200}}
+        - {name: bot, type: echo, on_error: restart}
+      edges:                                          # optional: linear when absent
+        - input -> vad
+        - vad -> bot
+        - bot -> output
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from callweaver.errors import ConfigError, ConfigIssue, RegistryError
+from callweaver.pipelines.graph import Edge, Graph, Node, check, linear_edges
+from callweaver.pipelines.registry import ParamsError, Registry
+from callweaver.runtime.actor import Policy, Supervision
+
+_Strict = ConfigDict(extra="forbid")
+_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class InboxConfig(BaseModel):
+    model_config = _Strict
+
+    capacity: int = Field(256, ge=1, le=100_000)
+    overflow: Literal["drop_oldest", "block"] = "drop_oldest"
+
+
+class NodeConfig(BaseModel):
+    model_config = _Strict
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+    type: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    on_error: Literal["restart", "skip", "end_call"] = "restart"
+    max_restarts: int = Field(3, ge=0)
+    inbox: InboxConfig | None = None
+    fuse: bool = True
+
+
+class PipelineConfig(BaseModel):
+    model_config = _Strict
+
+    inbox: InboxConfig = Field(default_factory=InboxConfig)
+    nodes: list[NodeConfig] = Field(default_factory=list)
+    edges: list[str] | None = None
+
+
+class ServerConfig(BaseModel):
+    model_config = _Strict
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+
+
+class FileTransportConfig(BaseModel):
+    model_config = _Strict
+
+    realtime: bool = True
+    tail_ms: int = Field(600, ge=0, description="silence appended so the last turn can end")
+
+
+class TransportsConfig(BaseModel):
+    model_config = _Strict
+
+    file: FileTransportConfig = Field(default_factory=FileTransportConfig)
+
+
+class DeploymentConfig(BaseModel):
+    model_config = _Strict
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    transports: TransportsConfig = Field(default_factory=TransportsConfig)
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    pipeline: PipelineConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A validated config and the graph built from it."""
+
+    path: str
+    config: DeploymentConfig
+    graph: Graph
+
+
+Path_ = tuple[str | int, ...]
+
+
+class _Reader:
+    """Turns a YAML node tree into plain data, substituting env vars and remembering lines."""
+
+    def __init__(self, file: str, env: Mapping[str, str]) -> None:
+        self.file = file
+        self.env = env
+        self.lines: dict[Path_, int] = {}
+        self.issues: list[ConfigIssue] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def read(self, node: yaml.Node, path: Path_ = ()) -> Any:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(self._constructor.construct_object(key_node))
+                if key in out:
+                    self._issue((*path, key), f"duplicate key {key!r}", key_node)
+                out[key] = self.read(value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.read(item, (*path, i)) for i, item in enumerate(node.value)]
+        value = self._constructor.construct_object(node)
+        if isinstance(value, str) and "$" in value:
+            return self._substitute(value, path, node)
+        return value
+
+    def _substitute(self, text: str, path: Path_, node: yaml.Node) -> str:
+        def one(m: re.Match[str]) -> str:
+            if m.group(0) == "$$":
+                return "$"
+            name, default = m.group(1), m.group(2)
+            if name in self.env:
+                return self.env[name]
+            if default is not None:
+                return default
+            self._issue(path, f"environment variable {name} is not set (no default given)", node)
+            return ""
+
+        return _ENV.sub(one, text)
+
+    def _issue(self, path: Path_, message: str, node: yaml.Node) -> None:
+        self.issues.append(
+            ConfigIssue(
+                self.file, node.start_mark.line + 1, _node_of(path, None), _key(path), message
+            )
+        )
+
+
+def _node_of(path: Path_, data: Any) -> str | None:
+    if len(path) >= 3 and path[:2] == ("pipeline", "nodes") and isinstance(path[2], int):
+        try:
+            name = data["pipeline"]["nodes"][path[2]]["name"]
+        except (KeyError, IndexError, TypeError):
+            return f"#{path[2] + 1}"
+        return str(name)
+    return None
+
+
+def _key(path: Path_) -> str | None:
+    rel = path[3:] if path[:2] == ("pipeline", "nodes") and len(path) >= 3 else path
+    return ".".join(str(p) for p in rel) or None
+
+
+def _line(lines: Mapping[Path_, int], path: Path_) -> int | None:
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return None
+
+
+def load_config(
+    path: str | Path,
+    registry: Registry | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Deployment:
+    """Read, validate and build a deployment; raise :class:`ConfigError` with every issue."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(file, None, None, None, f"cannot read: {exc}")]) from exc
+    return parse_config(text, file, registry, env)
+
+
+def parse_config(
+    text: str,
+    file: str = "<config>",
+    registry: Registry | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Deployment:
+    """Like :func:`load_config`, on YAML text."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([ConfigIssue(file, line, None, None, f"invalid YAML: {exc}")]) from None
+    if root is None:
+        raise ConfigError([ConfigIssue(file, 1, None, None, "the file is empty")])
+    reader = _Reader(file, os.environ if env is None else env)
+    data = reader.read(root)
+    issues = reader.issues
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(file, 1, None, None, "the top level must be a mapping")])
+
+    def issue(path: Path_, message: str) -> None:
+        issues.append(
+            ConfigIssue(file, _line(reader.lines, path), _node_of(path, data), _key(path), message)
+        )
+
+    try:
+        config = DeploymentConfig.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            issue(tuple(err["loc"]), err["msg"])
+        raise ConfigError(issues) from None
+
+    graph = _build_graph(config, registry or Registry.default(), issue)
+    if issues or graph is None:
+        raise ConfigError(issues)
+    return Deployment(file, config, graph)
+
+
+def _build_graph(config: DeploymentConfig, registry: Registry, issue: Any) -> Graph | None:
+    pipe = config.pipeline
+    nodes: list[Node] = []
+    ok = True
+    for i, nc in enumerate(pipe.nodes):
+        at: Path_ = ("pipeline", "nodes", i)
+        try:
+            cls = registry.resolve(nc.type)
+        except RegistryError as exc:
+            issue((*at, "type"), str(exc))
+            ok = False
+            continue
+        try:
+            params = registry.params(cls, nc.params)
+        except ParamsError as exc:
+            for key, message in exc.problems:
+                sub = tuple(int(p) if p.isdigit() else p for p in key.split(".") if p)
+                issue((*at, "params", *sub), message)
+            ok = False
+            continue
+        inbox = nc.inbox or pipe.inbox
+        supervision = Supervision(Policy(nc.on_error), max_restarts=nc.max_restarts)
+        nodes.append(
+            Node.of(
+                nc.name,
+                cls,
+                params,
+                fuse=nc.fuse,
+                supervision=supervision,
+                inbox_capacity=inbox.capacity,
+                overflow=inbox.overflow,
+            )
+        )
+    edges: list[Edge] = []
+    if pipe.edges is None:
+        edges = linear_edges([n.name for n in pipe.nodes])
+    else:
+        for i, text in enumerate(pipe.edges):
+            try:
+                edges.append(Edge.parse(text))
+            except ValueError as exc:
+                issue(("pipeline", "edges", i), str(exc))
+                ok = False
+    if not ok:
+        return None
+    problems = check(nodes, edges)
+    if problems:
+        names = [n.name for n in pipe.nodes]
+        for p in problems:
+            if p.edge is not None and pipe.edges is not None:
+                issue(("pipeline", "edges", p.edge), p.message)
+            elif p.node in names:
+                issue(("pipeline", "nodes", names.index(p.node)), p.message)
+            else:
+                issue(("pipeline",), p.message)
+        return None
+    return Graph(nodes, edges)
