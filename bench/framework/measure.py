@@ -55,7 +55,11 @@ class Chain(Protocol):
         ...
 
     async def interrupt(self) -> None:
-        """Start a barge-in the way the framework does it (its interruption frame)."""
+        """Start a barge-in the way the framework does it (its interruption frame).
+
+        The interruption must travel through the chain like a frame; the sink
+        reports it with kind "interrupt" when it gets there, never the adapter.
+        """
         ...
 
     def block_tail(self) -> None:
@@ -124,6 +128,21 @@ def summarize(values: Sequence[float], digits: int = 1) -> Json:
     }
 
 
+def _fail_after(fut: asyncio.Future[Any], timeout_s: float) -> asyncio.TimerHandle:
+    """Fail ``fut`` with TimeoutError after ``timeout_s``.
+
+    Armed before the clock starts, unlike ``asyncio.wait_for`` whose set-up
+    would land inside the timed window whenever a push returns before the
+    frame is processed.
+    """
+
+    def expire() -> None:
+        if not fut.done():
+            fut.set_exception(TimeoutError(f"no frame at the sink within {timeout_s} s"))
+
+    return asyncio.get_running_loop().call_later(timeout_s, expire)
+
+
 # ------------------------------------------------------------------ 1. latency
 
 
@@ -156,12 +175,14 @@ async def measure_latency(
             for kind in ("system", "data"):
                 expect = (kind, i)
                 waiter = loop.create_future()
+                guard = _fail_after(waiter, timeout_s)
                 t0 = time.perf_counter()
                 if kind == "system":
                     await chain.push_system(i)
                 else:
                     await chain.push_data(i)
-                t1 = await asyncio.wait_for(waiter, timeout_s)
+                t1 = await waiter
+                guard.cancel()
                 if i >= warmup:
                     results[kind].append((t1 - t0) * 1e6)
     finally:
@@ -353,9 +374,15 @@ async def measure_capacity_point(
     scheduled = 0
     send_lag: list[float] = []
     seq = 0
+    # A hopelessly overloaded point would otherwise take (frames x cost) to send.
+    give_up_at = t0 + 3 * (warmup_s + seconds)
+    aborted = False
     try:
         for tick in range(ticks):
             base = t0 + tick * FRAME_PERIOD_S
+            if time.perf_counter() > give_up_at:
+                aborted = True
+                break
             for i, chain in enumerate(chains):
                 due = base + offsets[i]
                 now = time.perf_counter()
@@ -387,6 +414,7 @@ async def measure_capacity_point(
         "seconds": seconds,
         "frames_scheduled": scheduled,
         "frames_missing": missing,
+        "aborted_overloaded": aborted,
         "lateness_ms": summarize(ms, 2),
         "scheduler_lag_ms_p99": round(percentile([x * 1000 for x in send_lag], 99), 2),
         "build_s": round(build_s, 2),
@@ -484,7 +512,8 @@ async def measure_interrupt(
     """Barge-in past ``queued`` data frames held in front of a blocked last processor.
 
     Per repetition: block the tail, push ``queued`` frames, wait until all of them
-    have reached the blocked stage, send the interrupt, and time it to the sink.
+    have reached the blocked stage (or backpressure stops them; then only the
+    frames actually sent count), send the interrupt, and time it to the sink.
     Then release the tail, push one marker frame and wait for it, and count the
     pre-interrupt frames that reached the sink after the interrupt (stale audio
     a caller would hear after barging in). An interrupt through the empty chain
@@ -518,49 +547,78 @@ async def measure_interrupt(
     stale_counts: list[int] = []
     early_total = 0
     backlog_seen: list[int] = []
+    pushed_seen: list[int] = []
     next_seq = 0
     try:
         for rep in range(reps + 1):  # rep 0 is a discarded warm-up
             # Reference: interrupt with nothing queued.
             interrupted = loop.create_future()
+            guard = _fail_after(interrupted, timeout_s)
             t0 = time.perf_counter()
             await chain.interrupt()
-            t1 = await asyncio.wait_for(interrupted, timeout_s)
+            t1 = await interrupted
+            guard.cancel()
             if rep:
                 empty_ms.append((t1 - t0) * 1e3)
 
             stale = early = 0
-            batch = range(next_seq, next_seq + queued)
-            marker = next_seq + queued
+            start = next_seq
+            marker = start + queued
             next_seq += queued + 1
+            batch = range(start, marker)
             interrupted = loop.create_future()
             marker_seen = loop.create_future()
             chain.block_tail()
-            for seq in batch:
-                await chain.push_data(seq)
+            # Pushed from a task: a framework with bounded queues may apply
+            # backpressure and never take all ``queued`` frames while blocked.
+            pushed = 0
+
+            async def push_batch(start: int = start) -> None:
+                nonlocal pushed
+                for seq in range(start, start + queued):
+                    await chain.push_data(seq)
+                    pushed += 1
+
+            pusher = asyncio.create_task(push_batch())
             deadline = time.perf_counter() + timeout_s
+            last, last_change = (-1, -1), time.perf_counter()
             # Polling: the backlog is a plain counter the framework side keeps.
-            while chain.tail_backlog() < queued and time.perf_counter() < deadline:  # noqa: ASYNC110
+            while chain.tail_backlog() < queued and time.perf_counter() < deadline:
+                now, state = time.perf_counter(), (pushed, chain.tail_backlog())
+                if state != last:
+                    last, last_change = state, now
+                elif now - last_change > 0.2:
+                    break  # nothing moves any more: backpressure holds the rest
                 await asyncio.sleep(0.001)
+            if not pusher.done():
+                pusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pusher
+            batch = range(start, start + pushed)  # only frames really sent count
             backlog = chain.tail_backlog()
+            guard = _fail_after(interrupted, timeout_s)
             t0 = time.perf_counter()
             await chain.interrupt()
-            t1 = await asyncio.wait_for(interrupted, timeout_s)
+            t1 = await interrupted
+            guard.cancel()
             chain.release_tail()
             await chain.push_data(marker)
             await asyncio.wait_for(marker_seen, timeout_s)
+            await asyncio.sleep(0.01)  # stragglers a framework might reorder
             if rep:
                 times_ms.append((t1 - t0) * 1e3)
                 stale_counts.append(stale)
                 early_total += early
                 backlog_seen.append(backlog)
+                pushed_seen.append(pushed)
     finally:
         await chain.close()
     return {
         "unit": "ms",
         "queued": queued,
         "reps": reps,
-        "min_backlog_at_interrupt": min(backlog_seen) if backlog_seen else 0,
+        "min_pushed_before_interrupt": min(pushed_seen) if pushed_seen else 0,
+        "min_backlog_at_tail_at_interrupt": min(backlog_seen) if backlog_seen else 0,
         "interrupt_to_sink_ms": summarize(times_ms, 3),
         "interrupt_to_sink_empty_chain_ms": summarize(empty_ms, 3),
         "stale_frames_after_interrupt": {

@@ -67,6 +67,7 @@ class VirtualClock:
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper at its deadline and letting it run."""
         target = self._now + round(seconds * _NS)
+        await _settle()
         while self._sleepers and self._sleepers[0][0] <= target:
             deadline, _, fut = heapq.heappop(self._sleepers)
             self._now = max(self._now, deadline)
