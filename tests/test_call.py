@@ -17,7 +17,7 @@ from callweaver.frames import (
 )
 from callweaver.pipelines.call import Call, CallState
 from callweaver.pipelines.graph import Edge, Graph, Node
-from callweaver.processors.passthrough import Identity, Passthrough
+from callweaver.processors.passthrough import Passthrough
 from callweaver.runtime.actor import Policy, Supervision
 from callweaver.runtime.clock import VirtualClock
 from callweaver.runtime.processor import Processor, Transform
@@ -199,9 +199,7 @@ class Reply(Processor):
         try:
             for i in range(self.chunks):
                 await self.ctx.clock.sleep_until(self.ctx.now_ns() + self.delay_ns)
-                await self.emit(
-                    ReplyTextFrame(text=f"{frame.text}:{i}", turn_id=frame.turn_id)
-                )
+                await self.emit(ReplyTextFrame(text=f"{frame.text}:{i}", turn_id=frame.turn_id))
         except asyncio.CancelledError:
             self.cancelled += 1
             raise

@@ -69,6 +69,19 @@ def child_argv(args: argparse.Namespace, child: str, **extra: object) -> list[st
     return argv
 
 
+def least_busy_cpu(sample_s: float = 0.5) -> int:
+    """The allowed CPU with the least load right now; capacity children pin to it.
+
+    The machine is shared: pinning to a core a neighbour is saturating would
+    measure the neighbour.
+    """
+    import psutil  # type: ignore[import-untyped,unused-ignore]
+
+    allowed = sorted(os.sched_getaffinity(0))
+    busy = psutil.cpu_percent(interval=sample_s, percpu=True)
+    return min(allowed, key=lambda cpu: (busy[cpu], -cpu))
+
+
 def run_child(args: argparse.Namespace) -> Json:
     """Body of a child process: one idle-footprint run or one capacity point."""
     adapter = load_adapter(args.framework, args.profile)
@@ -109,11 +122,10 @@ def run_all(args: argparse.Namespace, adapter: Adapter, selected: Sequence[str])
             seconds = 1.0 if quick else args.capacity_seconds
             ramp = (25, 50) if quick else measure.DEFAULT_RAMP
 
-            def point_argv(n: int, seconds: float = seconds) -> list[str]:
-                extra: dict[str, object] = {"calls": n, "seconds": seconds}
-                if args.cpu is not None:
-                    extra["cpu"] = args.cpu
-                return child_argv(args, "capacity", **extra)
+            cpu = args.cpu if args.cpu is not None else least_busy_cpu()
+
+            def point_argv(n: int, seconds: float = seconds, cpu: int = cpu) -> list[str]:
+                return child_argv(args, "capacity", calls=n, seconds=seconds, cpu=cpu)
 
             out[name] = measure.capacity_ramp(
                 point_argv,
@@ -122,6 +134,7 @@ def run_all(args: argparse.Namespace, adapter: Adapter, selected: Sequence[str])
                 cwd=ROOT,
             )
             out[name]["seconds_per_point"] = seconds
+            out[name]["cpu"] = cpu
             out[name]["scheduler"] = "one task for all calls, phases spread over 20 ms"
         elif name == "import":
             out[name] = measure.measure_import_time(adapter.import_modules, runs=1 if quick else 5)
@@ -139,7 +152,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the result here")
     p.add_argument("--only", help=f"comma-separated subset of {','.join(MEASURES)}")
     p.add_argument("--quick", action="store_true", help="tiny sample sizes, for smoke tests")
-    p.add_argument("--cpu", type=int, help="CPU to pin capacity children to (default: last)")
+    p.add_argument("--cpu", type=int, help="CPU to pin capacity children to (default: idlest)")
     p.add_argument("--capacity-seconds", type=float, default=3.0)
     p.add_argument("--capacity-budget", type=float, default=110.0, help="ramp time budget, s")
     p.add_argument("--max-seconds", type=float, default=240.0, help="watchdog for the run")

@@ -447,6 +447,7 @@ def capacity_ramp(
     ramp: Sequence[int] = DEFAULT_RAMP,
     limit_ms: float = 20.0,
     refine_steps: int = 2,
+    retries: int = 1,
     budget_s: float = 110.0,
     child_timeout_s: float = 40.0,
     cwd: str | os.PathLike[str] | None = None,
@@ -455,17 +456,31 @@ def capacity_ramp(
 
     The ramp stops at the first failing point; then up to ``refine_steps``
     bisections between the last pass and the first fail sharpen the answer if
-    the time budget allows. A point that errors or times out counts as failed.
+    the time budget allows. A failing point is retried ``retries`` times (the
+    machine is shared); it passes if any try does. A point that errors or
+    times out counts as failed.
     """
     t_start = time.perf_counter()
     points: list[Json] = []
 
-    def run(n: int) -> bool:
+    def attempt(n: int) -> tuple[bool, Json]:
         res = spawn_json(child_argv(n), child_timeout_s, cwd)
         p99 = res.get("lateness_ms", {}).get("p99", math.inf)
-        ok = "error" not in res and p99 <= limit_ms
         res.setdefault("calls", n)
+        return "error" not in res and p99 <= limit_ms, res
+
+    def run(n: int) -> bool:
+        ok, res = attempt(n)
+        tries = [res]
+        # A neighbour stealing the pinned core for a few ms fails a point that
+        # is not saturated; a saturated one fails again. Keep the better try.
+        for _ in range(retries):
+            if ok or time.perf_counter() - t_start > budget_s:
+                break
+            ok, res = attempt(n)
+            tries.append(res)
         res["pass"] = ok
+        res["attempts_p99_ms"] = [t.get("lateness_ms", {}).get("p99") for t in tries]
         points.append(res)
         return ok
 
@@ -638,20 +653,33 @@ def measure_import_time(
     """Wall time of ``python -c "import ..."`` minus ``python -c pass``, medians of ``runs``.
 
     Runs alternate between the two commands so drift in machine load hits both.
+    The child also times the import statement itself, a cross-check that leaves
+    interpreter start-up and shutdown out entirely.
     """
-    code = "import " + ", ".join(modules)
+    code = (
+        "import time; t = time.perf_counter(); import "
+        + ", ".join(modules)
+        + "; print(time.perf_counter() - t)"
+    )
     with_imports: list[float] = []
+    in_process: list[float] = []
     empty: list[float] = []
     for _ in range(runs):
-        for argv, out in (([python, "-c", code], with_imports), ([python, "-c", "pass"], empty)):
-            t0 = time.perf_counter()
-            subprocess.run(argv, capture_output=True, check=True, timeout=60)
-            out.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        )
+        with_imports.append(time.perf_counter() - t0)
+        in_process.append(float(proc.stdout.split()[-1]))
+        t0 = time.perf_counter()
+        subprocess.run([python, "-c", "pass"], capture_output=True, check=True, timeout=60)
+        empty.append(time.perf_counter() - t0)
     med_imp, med_empty = statistics.median(with_imports), statistics.median(empty)
     return {
         "modules": list(modules),
         "runs": runs,
         "import_s": round(med_imp - med_empty, 3),
+        "import_in_process_s": round(statistics.median(in_process), 3),
         "interpreter_with_imports_s": round(med_imp, 3),
         "empty_interpreter_s": round(med_empty, 3),
     }

@@ -121,18 +121,28 @@ class _Reader:
         self.file = file
         self.env = env
         self.lines: dict[Path_, int] = {}
-        self.issues: list[ConfigIssue] = []
+        self.problems: list[tuple[Path_, int, str]] = []
         self._constructor = yaml.SafeLoader("")
 
     def read(self, node: yaml.Node, path: Path_ = ()) -> Any:
         self.lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
+            # `<<: *anchor` merge keys: flatten_mapping puts the merged entries first, so that
+            # the mapping's own entries override them.
+            own = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+            self._constructor.flatten_mapping(node)
+            merged = len(node.value) - own
             out: dict[str, Any] = {}
-            for key_node, value_node in node.value:
+            own_keys: set[str] = set()
+            for i, (key_node, value_node) in enumerate(node.value):
                 key = str(self._constructor.construct_object(key_node))
-                if key in out:
-                    self._issue((*path, key), f"duplicate key {key!r}", key_node)
+                if i >= merged:
+                    if key in own_keys:
+                        self._issue((*path, key), f"duplicate key {key!r}", key_node)
+                    own_keys.add(key)
                 out[key] = self.read(value_node, (*path, key))
+                # An entry is where its key is (a block value starts on the next line).
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.read(item, (*path, i)) for i, item in enumerate(node.value)]
@@ -156,11 +166,14 @@ class _Reader:
         return _ENV.sub(one, text)
 
     def _issue(self, path: Path_, message: str, node: yaml.Node) -> None:
-        self.issues.append(
-            ConfigIssue(
-                self.file, node.start_mark.line + 1, _node_of(path, None), _key(path), message
-            )
-        )
+        self.problems.append((path, node.start_mark.line + 1, message))
+
+    def issues(self, data: Any) -> list[ConfigIssue]:
+        """The problems found while reading, named once node names are known."""
+        return [
+            ConfigIssue(self.file, line, _node_of(path, data), _key(path), message)
+            for path, line, message in self.problems
+        ]
 
 
 def _node_of(path: Path_, data: Any) -> str | None:
@@ -215,8 +228,13 @@ def parse_config(
     if root is None:
         raise ConfigError([ConfigIssue(file, 1, None, None, "the file is empty")])
     reader = _Reader(file, os.environ if env is None else env)
-    data = reader.read(root)
-    issues = reader.issues
+    try:
+        data = reader.read(root)
+    except yaml.YAMLError as exc:  # an unknown tag, a bad merge key...
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([ConfigIssue(file, line, None, None, f"invalid YAML: {exc}")]) from None
+    issues = reader.issues(data)
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(file, 1, None, None, "the top level must be a mapping")])
 
@@ -273,7 +291,8 @@ def _build_graph(config: DeploymentConfig, registry: Registry, issue: Any) -> Gr
         )
     edges: list[Edge] = []
     if pipe.edges is None:
-        edges = linear_edges([n.name for n in pipe.nodes])
+        # Each name once: a duplicate is reported as such, not also as a cycle name -> name.
+        edges = linear_edges(list(dict.fromkeys(n.name for n in pipe.nodes)))
     else:
         for i, text in enumerate(pipe.edges):
             try:
@@ -289,6 +308,8 @@ def _build_graph(config: DeploymentConfig, registry: Registry, issue: Any) -> Gr
         for p in problems:
             if p.edge is not None and pipe.edges is not None:
                 issue(("pipeline", "edges", p.edge), p.message)
+            elif p.index is not None:
+                issue(("pipeline", "nodes", p.index), p.message)
             elif p.node in names:
                 issue(("pipeline", "nodes", names.index(p.node)), p.message)
             else:

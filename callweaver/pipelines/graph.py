@@ -82,11 +82,13 @@ class Edge:
 
 @dataclass(frozen=True, slots=True)
 class GraphProblem:
-    """Why a graph cannot run; ``edge`` is the index of the offending edge, if any."""
+    """Why a graph cannot run; ``edge`` is the index of the offending edge and ``index`` that of
+    the offending node in the ``nodes`` given to :func:`check`, if any."""
 
     message: str
     node: str | None = None
     edge: int | None = None
+    index: int | None = None
 
 
 class Graph:
@@ -133,11 +135,13 @@ def check(nodes: Sequence[Node], edges: Sequence[Edge]) -> list[GraphProblem]:
     """Every reason the graph cannot run or drain, all at once."""
     problems: list[GraphProblem] = []
     by_name: dict[str, Node] = {}
-    for node in nodes:
+    for i, node in enumerate(nodes):
         if node.name in RESERVED:
-            problems.append(GraphProblem(f"node name {node.name!r} is reserved", node.name))
+            problems.append(
+                GraphProblem(f"node name {node.name!r} is reserved", node.name, index=i)
+            )
         elif node.name in by_name:
-            problems.append(GraphProblem(f"duplicate node name {node.name!r}", node.name))
+            problems.append(GraphProblem(f"duplicate node name {node.name!r}", node.name, index=i))
         by_name[node.name] = node
     ports = {name: set(n.ports) for name, n in by_name.items()}
     ports[INPUT] = {"out"}

@@ -94,10 +94,14 @@ class Registry:
             return self._checked(type_name, loaded)
         if ":" in type_name:
             module_name, _, attr = type_name.partition(":")
+            if not module_name or not attr:
+                raise RegistryError(f"node type {type_name!r}: expected 'package.module:Class'")
             try:
                 module = importlib.import_module(module_name)
             except ImportError as exc:
                 raise RegistryError(f"cannot import module {module_name!r}: {exc}") from exc
+            except Exception as exc:  # the module raised while being imported
+                raise RegistryError(f"importing module {module_name!r} failed: {exc!r}") from exc
             try:
                 loaded = getattr(module, attr)
             except AttributeError:

@@ -18,6 +18,8 @@ from callweaver.frames.speech import EndOfTurnFrame, SpeechStartedFrame, SpeechS
 from callweaver.frames.text import ReplyEndFrame
 from callweaver.runtime.processor import Processor
 
+_DETECTION_LAG_MS = 1000
+
 
 class EchoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -59,7 +61,9 @@ class Echo(Processor):
     def _keep(self, frame: InputAudioFrame) -> None:
         recent = self._recent
         recent.append(frame)
-        while recent and frame.pts_ns - recent[0].pts_ns > self.p.preroll_ms * 1_000_000:
+        # keep the pre-roll plus the VAD's decision lag, so the turn starts at its first sample
+        keep_ns = (self.p.preroll_ms + _DETECTION_LAG_MS) * 1_000_000
+        while recent and frame.pts_ns - recent[0].pts_ns > keep_ns:
             recent.popleft()
         turn = self._turn
         if turn is not None and sum(f.duration_ns for f in turn) < self.p.max_turn_ms * 1_000_000:

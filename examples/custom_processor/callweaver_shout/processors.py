@@ -47,8 +47,8 @@ def scale_pcm16(pcm: bytes, factor: float) -> bytes:
     """Multiply PCM16 little-endian samples by ``factor``, rounding and clipping to 16 bits."""
     usable = len(pcm) - len(pcm) % 2
     samples = np.frombuffer(pcm, dtype="<i2", count=usable // 2).astype(np.float32)
-    scaled = np.clip(np.rint(samples * factor), -32768, 32767).astype("<i2")
-    return scaled.tobytes() + pcm[usable:]
+    scaled: bytes = np.clip(np.rint(samples * factor), -32768, 32767).astype("<i2").tobytes()
+    return scaled + pcm[usable:]
 
 
 class Gain(Processor):
