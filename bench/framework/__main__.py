@@ -29,6 +29,7 @@ from bench.framework.measure import Adapter, Json
 # Framework name -> "module:factory"; the factory takes the profile name.
 # Imported lazily so running one framework never imports the other.
 ADAPTERS: dict[str, str] = {
+    "callweaver": "bench.framework.callweaver_side:make_adapter",
     "pipecat": "bench.framework.pipecat_side:make_adapter",
 }
 

@@ -107,12 +107,12 @@ class _Output(Processor):
     def __init__(self, io: CallIO) -> None:
         super().__init__()
         self._io = io
+        self._marked_turn = -1
 
     async def process(self, frame: Frame) -> None:
-        if type(frame) is OutputAudioFrame or isinstance(frame, OutputAudioFrame):
-            latency = self.ctx.latency
-            if not latency.has(frame.turn_id, Stage.FIRST_AUDIO_OUT):
-                latency.mark(frame.turn_id, Stage.FIRST_AUDIO_OUT, self.ctx.now_ns())
+        if frame.turn_id != self._marked_turn and isinstance(frame, OutputAudioFrame):
+            self._marked_turn = frame.turn_id
+            self.ctx.mark(frame.turn_id, Stage.FIRST_AUDIO_OUT)
         await self._io.write(frame)
 
     async def on_interrupt(self, frame: InterruptFrame) -> None:

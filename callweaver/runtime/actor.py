@@ -179,7 +179,7 @@ class Actor:
             while True:
                 frame = inbox.get_nowait()
                 if frame is None:
-                    await inbox.wait()
+                    await inbox.waiter()
                     continue
                 if frame.control:
                     if await self._control(frame):

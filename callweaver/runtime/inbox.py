@@ -107,16 +107,19 @@ class Inbox:
             return frame
         return None
 
-    async def wait(self) -> None:
-        """Return when a frame may be available."""
-        if self._system or self._data:
-            return
+    def waiter(self) -> asyncio.Future[None]:
+        """A future that completes when the next frame arrives; call only when empty.
+
+        Awaiting the future directly (rather than a coroutine) saves a frame object per wait
+        on the hot path of every actor."""
         fut = self._get_loop().create_future()
         self._waiter = fut
-        try:
-            await fut
-        finally:
-            self._waiter = None
+        return fut
+
+    async def wait(self) -> None:
+        """Return when a frame may be available."""
+        if not (self._system or self._data):
+            await self.waiter()
 
     def purge(self, before_turn: int) -> int:
         """Drop queued interruptible frames of turns older than ``before_turn``; refuse them
