@@ -416,3 +416,47 @@ async def test_end_frame_reaches_output_once_per_edge() -> None:
     graph = Graph([Node.of("a", Passthrough)])
     await Call(graph).run(CountEnds(texts(1)))
     assert ends == []  # end of stream stops the output actor; it is not written to the peer
+
+
+async def test_failing_hooks_never_crash_the_call_or_block_draining() -> None:
+    class BadStart(Passthrough):
+        async def start(self, frame: Frame) -> None:  # type: ignore[override]
+            raise OSError("provider unreachable")
+
+    class BadEnd(Passthrough):
+        async def on_end(self, frame: EndFrame) -> None:
+            raise RuntimeError("flush failed")
+
+        async def close(self) -> None:
+            raise RuntimeError("close failed")
+
+    graph = Graph(
+        [
+            Node.of("starts_badly", BadStart, supervision=Supervision(Policy.SKIP)),
+            Node.of("ends_badly", BadEnd),
+        ]
+    )
+    io = ListIO(texts(3))
+    report = await asyncio.wait_for(Call(graph).run(io), 2)
+    assert report.reason == "hangup"
+    assert [f.text for f in io.written] == ["0", "1", "2"]  # type: ignore[attr-defined]
+    assert [(e.node, e.policy) for e in report.errors] == [
+        ("starts_badly", "skip"),
+        ("ends_badly", "on_end failed"),
+        ("ends_badly", "close failed"),
+    ]
+
+
+async def test_a_processor_that_cannot_restart_ends_the_call() -> None:
+    attempts = []
+
+    class NeverStarts(Passthrough):
+        async def start(self, frame: Frame) -> None:  # type: ignore[override]
+            attempts.append(1)
+            raise OSError("no model")
+
+    io = ListIO(texts(2), hold_open=asyncio.Event())
+    report = await asyncio.wait_for(Call(Graph([Node.of("m", NeverStarts)])).run(io), 2)
+    assert report.reason == "error"
+    assert [e.policy for e in report.errors] == ["restart", "restart failed: end_call"]
+    assert [f.text for f in io.written] == ["0", "1"]  # type: ignore[attr-defined]

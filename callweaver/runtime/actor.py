@@ -73,13 +73,23 @@ class Supervision:
 
 
 class _RestartBudget:
-    """Counts restarts in a sliding window of the call's clock."""
+    """Applies a node's policy: counts restarts in a sliding window of the call's clock."""
 
     __slots__ = ("_times", "supervision")
 
     def __init__(self, supervision: Supervision) -> None:
         self.supervision = supervision
         self._times: deque[int] = deque()
+
+    def decide(self, ctx: CallContext, node: str, exc: Exception) -> Policy:
+        """Record the failure and say which policy applies to it (restart escalates to
+        end_call once the budget is spent)."""
+        policy = self.supervision.policy
+        if policy is Policy.RESTART and not self.allow(ctx.now_ns()):
+            ctx.record_error(node, exc, "restart limit reached: end_call")
+            return Policy.END_CALL
+        ctx.record_error(node, exc, policy.value)
+        return policy
 
     def allow(self, now_ns: int) -> bool:
         window = int(self.supervision.window_s * 1e9)
@@ -182,8 +192,11 @@ class Actor:
                     await inbox.waiter()
                     continue
                 if frame.control:
-                    if await self._control(frame):
-                        return
+                    try:
+                        if await self._control(frame):
+                            return
+                    except Exception as exc:
+                        await self._fail(frame, exc)
                     continue
                 self._current = frame
                 try:
@@ -198,7 +211,13 @@ class Actor:
                 if self._interrupting:
                     self._absorb_interrupt()
         finally:
-            await self.processor.close()
+            await self._close(self.processor)
+
+    async def _close(self, processor: Processor) -> None:
+        try:
+            await processor.close()
+        except Exception as exc:
+            self.ctx.record_error(self.name, exc, "close failed")
 
     def _absorb_interrupt(self) -> bool:
         """If the pending cancellation was ours (an interrupt), take it back and carry on."""
@@ -216,7 +235,10 @@ class Actor:
             self._ends += 1
             if self._ends < self.in_degree:
                 return False
-            await processor.on_end(frame)
+            try:
+                await processor.on_end(frame)
+            except Exception as exc:  # end of stream must go on, or the call cannot drain
+                self.ctx.record_error(self.name, exc, "on_end failed")
             for route in self.routes.values():
                 for inbox in route.inboxes:
                     await inbox.put(frame)
@@ -234,22 +256,20 @@ class Actor:
     async def _fail(self, frame: Frame, exc: Exception) -> None:
         """Apply the node's supervision policy to a failure of ``process``."""
         ctx = self.ctx
-        policy = self._budget.supervision.policy
-        if policy is Policy.RESTART and not self._budget.allow(ctx.now_ns()):
-            ctx.record_error(self.name, exc, "restart limit reached: end_call")
-            policy = Policy.END_CALL
-        else:
-            ctx.record_error(self.name, exc, policy.value)
+        policy = self._budget.decide(ctx, self.name, exc)
         failed = self.processor
+        await self._close(failed)
         if policy is Policy.RESTART:
-            await failed.close()
-            self.processor = self._attach(self._factory())
-            await self.processor.start(StartFrame(call_id=ctx.call_id, ts_ns=ctx.now_ns()))
-            return
+            try:
+                self.processor = self._attach(self._factory())
+                await self.processor.start(StartFrame(call_id=ctx.call_id, ts_ns=ctx.now_ns()))
+                return
+            except Exception as again:
+                ctx.record_error(self.name, again, "restart failed: end_call")
+                policy = Policy.END_CALL
         ports = type(failed).ports
-        await failed.close()
         self.processor = self._attach(_Bypass(ports[0] if ports else "out"))
-        if ports:
+        if ports and not frame.control:
             await self.processor.process(frame)
         if policy is Policy.END_CALL:
             ctx.end("error")
@@ -289,12 +309,7 @@ class FusedTransform:
 
     def _fail(self, frame: Frame, exc: Exception) -> Frame | None:
         ctx = self.ctx
-        policy = self._budget.supervision.policy
-        if policy is Policy.RESTART and not self._budget.allow(ctx.now_ns()):
-            ctx.record_error(self.name, exc, "restart limit reached: end_call")
-            policy = Policy.END_CALL
-        else:
-            ctx.record_error(self.name, exc, policy.value)
+        policy = self._budget.decide(ctx, self.name, exc)
         if policy is Policy.RESTART:
             self._fn = self._make()
             return None

@@ -1,0 +1,47 @@
+# Two commands on a fresh machine:
+#   make run    set up, then simulate a call of the default agent on a WAV file
+#   make test   set up, then lint, type-check and run the test suite
+# Everything installs into .venv; nothing outside the repository is touched.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml examples/custom_processor/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,speed]"
+	$(BIN)/pip install --quiet -e examples/custom_processor
+	touch $@
+
+run: $(STAMP)
+	@mkdir -p out
+	$(BIN)/callweaver simulate configs/default.yaml --audio examples/audio/caller.wav \
+		--out out/reply.wav --json out/report.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[bench]"
+	touch $@
+
+# The framework benchmark against pipecat-ai (about 10 minutes); writes docs/benchmarks.md.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.framework.report
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
