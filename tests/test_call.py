@@ -460,3 +460,38 @@ async def test_a_processor_that_cannot_restart_ends_the_call() -> None:
     assert report.reason == "error"
     assert [e.policy for e in report.errors] == ["restart", "restart failed: end_call"]
     assert [f.text for f in io.written] == ["0", "1"]  # type: ignore[attr-defined]
+
+
+async def test_ending_early_closes_the_transport_stream_inside_the_call() -> None:
+    closed: list[bool] = []
+
+    class Endless(ListIO):
+        async def frames(self):  # type: ignore[no-untyped-def,override]
+            try:
+                i = 0
+                while True:
+                    yield TranscriptFrame(text=str(i))
+                    i += 1
+                    await asyncio.sleep(0)
+            finally:
+                closed.append(True)
+
+    call = Call(Graph([Node.of("p", Passthrough)]))
+    io = Endless()
+    running = asyncio.create_task(call.run(io))
+    await asyncio.sleep(0.01)
+    call.end("shutdown")
+    report = await asyncio.wait_for(running, 2)
+    assert report.reason == "shutdown"
+    assert closed == [True]  # closed before run() returned, not later by the loop
+    assert len(io.written) > 0
+
+
+async def test_a_call_cancelled_before_it_starts_does_nothing() -> None:
+    call = Call(Graph([Node.of("p", Passthrough)]))
+    call.cancel("never mind")
+    io = ListIO(texts(3))
+    report = await call.run(io)
+    assert report.reason == "never mind"
+    assert io.written == []
+    assert call.state is CallState.ENDED

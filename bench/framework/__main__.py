@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.framework import measure
+from bench.framework import capacity, measure
 from bench.framework.measure import Adapter, Json
 
 # Framework name -> "module:factory"; the factory takes the profile name.
@@ -33,6 +33,7 @@ ADAPTERS: dict[str, str] = {
     "pipecat": "bench.framework.pipecat_side:make_adapter",
 }
 
+DEFAULT_PROFILES = {"callweaver": "actors", "pipecat": "lean"}
 MEASURES = ("latency", "throughput", "interrupt", "idle", "capacity", "import")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,9 +89,9 @@ def run_child(args: argparse.Namespace) -> Json:
     adapter = load_adapter(args.framework, args.profile)
     if args.child == "idle":
         return run_async(measure.measure_idle_footprint(adapter, calls=args.calls), args.loop)
-    cpu = measure.pin_to_one_cpu(args.cpu)
+    cpu = capacity.pin_to_one_cpu(args.cpu)
     result = run_async(
-        measure.measure_capacity_point(adapter, calls=args.calls, seconds=args.seconds),
+        capacity.measure_capacity_point(adapter, calls=args.calls, seconds=args.seconds),
         args.loop,
     )
     result["cpu"] = cpu
@@ -128,7 +129,7 @@ def run_all(args: argparse.Namespace, adapter: Adapter, selected: Sequence[str])
             def point_argv(n: int, seconds: float = seconds, cpu: int = cpu) -> list[str]:
                 return child_argv(args, "capacity", calls=n, seconds=seconds, cpu=cpu)
 
-            out[name] = measure.capacity_ramp(
+            out[name] = capacity.capacity_ramp(
                 point_argv,
                 ramp=ramp,
                 budget_s=20 if quick else args.capacity_budget,
@@ -148,7 +149,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options (``--child`` and its companions are internal)."""
     p = argparse.ArgumentParser(prog="python -m bench.framework", description=__doc__)
     p.add_argument("framework", choices=sorted(ADAPTERS))
-    p.add_argument("--profile", default="lean")
+    p.add_argument("--profile", help="default: each framework's leanest (see DEFAULT_PROFILES)")
     p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     p.add_argument("--json", type=Path, help="also write the result here")
     p.add_argument("--only", help=f"comma-separated subset of {','.join(MEASURES)}")
@@ -166,6 +167,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; prints the JSON result as the last line of stdout."""
     args = parse_args(argv)
+    if args.profile is None:
+        args.profile = DEFAULT_PROFILES[args.framework]
     # A hung framework must not hang the benchmark: dump stacks and exit.
     faulthandler.dump_traceback_later(args.max_seconds, exit=True)
     if args.child:

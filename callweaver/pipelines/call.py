@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -193,6 +193,9 @@ class Call:
         self._task = task
         ctx = self.ctx
         started = ctx.now_ns()
+        if self._cancel_reason is not None:  # cancelled before it started
+            self.state = CallState.ENDED
+            return CallReport(self.call_id, self._cancel_reason, 0, [], [])
         self.state = CallState.STARTING
         entry = self._wire(io)
         start = StartFrame(call_id=self.call_id, ts_ns=started)
@@ -230,8 +233,9 @@ class Call:
 
     async def _pump(self, io: CallIO, entry: Route) -> str:
         """Feed inbound frames to ``input`` until the caller's side ends or :meth:`end`."""
+        frames = io.frames()
         try:
-            async for frame in io.frames():
+            async for frame in frames:
                 await entry.send(frame)
                 if self._end_reason is not None:
                     return self._end_reason
@@ -242,6 +246,10 @@ class Call:
                 raise
             task.uncancel()
             return self._end_reason
+        finally:
+            # close the transport's generator here, not later in a task of its own
+            if isinstance(frames, AsyncGenerator):
+                await frames.aclose()
         return self._end_reason or "hangup"
 
     def _wire(self, io: CallIO) -> Route:
