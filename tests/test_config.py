@@ -815,3 +815,25 @@ def test_yaml_merge_keys() -> None:
     )
     assert list(dep.graph.nodes) == ["vad", "vad2"]
     assert dep.graph.nodes["vad2"].factory().params.threshold_dbfs == -45
+
+
+def test_problems_from_every_phase_are_reported_in_one_run() -> None:
+    # a schema problem elsewhere does not hide the node-level ones, and the lines stay right
+    # even though the invalid node in between is left out of the node checks
+    issues = issues_of(
+        """\
+        name: agent
+        colour: blue
+        pipeline:
+          nodes:
+            - {name: vad, type: energy_vad, params: {stop_ms: 5}}
+            - {name: broken}
+            - {name: bot, type: no_such_type}
+        """
+    )
+    assert where(issues) == {
+        (FILE, 2, None, "colour"),
+        (FILE, 6, "broken", "type"),
+        (FILE, 5, "vad", "params.stop_ms"),
+        (FILE, 7, "bot", "type"),
+    }

@@ -243,25 +243,62 @@ def parse_config(
             ConfigIssue(file, _line(reader.lines, path), _node_of(path, data), _key(path), message)
         )
 
+    config: DeploymentConfig | None = None
     try:
         config = DeploymentConfig.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             issue(tuple(err["loc"]), err["msg"])
-        raise ConfigError(issues) from None
-
-    graph = _build_graph(config, registry or Registry.default(), issue)
+    registry = registry or Registry.default()
+    if config is None:
+        # Still check every node that did validate, so one run reports everything it can.
+        pipe, at, whole = _salvage_pipeline(data.get("pipeline"))
+        if pipe is not None:
+            _build_graph(pipe, registry, issue, check_graph=whole, indices=at)
+        raise ConfigError(issues)
+    graph = _build_graph(config.pipeline, registry, issue)
     if issues or graph is None:
         raise ConfigError(issues)
     return Deployment(file, config, graph)
 
 
-def _build_graph(config: DeploymentConfig, registry: Registry, issue: Any) -> Graph | None:
-    pipe = config.pipeline
+def _salvage_pipeline(raw: Any) -> tuple[PipelineConfig | None, list[int], bool]:
+    """The valid part of a pipeline section whose siblings (or parts) failed the schema: the
+    nodes that validate, their positions in the file's list, and whether the whole section was
+    valid (only then can the graph be checked too)."""
+    if not isinstance(raw, dict):
+        return None, [], False
+    try:
+        pipe = PipelineConfig.model_validate(raw)
+        return pipe, list(range(len(pipe.nodes))), True
+    except ValidationError:
+        pass
+    nodes = raw.get("nodes")
+    valid: list[NodeConfig] = []
+    positions: list[int] = []
+    for i, item in enumerate(nodes if isinstance(nodes, list) else []):
+        try:
+            valid.append(NodeConfig.model_validate(item))
+        except ValidationError:
+            continue
+        positions.append(i)
+    return PipelineConfig(nodes=valid), positions, False
+
+
+def _build_graph(
+    pipe: PipelineConfig,
+    registry: Registry,
+    issue: Any,
+    *,
+    check_graph: bool = True,
+    indices: list[int] | None = None,
+) -> Graph | None:
+    """Resolve types, validate params, parse edges and check the graph, reporting each problem
+    through ``issue``; ``indices`` are the nodes' positions in the file when some were left out."""
     nodes: list[Node] = []
     ok = True
     for i, nc in enumerate(pipe.nodes):
-        at: Path_ = ("pipeline", "nodes", i)
+        at: Path_ = ("pipeline", "nodes", indices[i] if indices is not None else i)
         try:
             cls = registry.resolve(nc.type)
         except RegistryError as exc:
@@ -300,7 +337,7 @@ def _build_graph(config: DeploymentConfig, registry: Registry, issue: Any) -> Gr
             except ValueError as exc:
                 issue(("pipeline", "edges", i), str(exc))
                 ok = False
-    if not ok:
+    if not ok or not check_graph:
         return None
     problems = check(nodes, edges)
     if problems:
