@@ -96,10 +96,19 @@ def test_cli_reports_a_broken_config(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr.splitlines() == [
-        f"{broken}: 1 problem(s)",
+    lines = result.stderr.splitlines()
+    # a schema problem does not hide the node problems: one run reports everything
+    assert lines[:3] == [
+        f"{broken}: 4 problem(s)",
         f"  {broken}:3: key 'server.port': Input should be less than or equal to 65535",
+        f"  {broken}:9: node 'vad': key 'params.stop_ms': Input should be greater than or equal "
+        "to 20",
     ]
+    assert lines[3].startswith(f"  {broken}:11: node 'bot': key 'type': unknown node type 'parrot'")
+    assert (
+        lines[4]
+        == f"  {broken}:12: node 'louder': key 'params.gain_db': this node type takes no params"
+    )
 
 
 def test_cli_reports_every_node_problem_with_file_line_node_and_key(tmp_path: Path) -> None:
