@@ -121,6 +121,7 @@ class Actor:
         "_ends",
         "_factory",
         "_interrupting",
+        "_process",
         "_task",
         "ctx",
         "in_degree",
@@ -159,6 +160,11 @@ class Actor:
         processor.ctx = self.ctx
         processor._routes = self.routes
         processor._upstream = self.upstream
+        # The default process() is "emit on out": call emit directly and save a coroutine
+        # frame per hop (measured: ~0.3 us each on the frame's path).
+        self._process = (
+            processor.emit if type(processor).process is Processor.process else processor.process
+        )
         return processor
 
     # -- called by the call, from other tasks ------------------------------------------------
@@ -200,7 +206,7 @@ class Actor:
                     continue
                 self._current = frame
                 try:
-                    await self.processor.process(frame)
+                    await self._process(frame)
                 except asyncio.CancelledError:
                     if not self._absorb_interrupt():
                         raise
