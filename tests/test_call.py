@@ -495,3 +495,18 @@ async def test_a_call_cancelled_before_it_starts_does_nothing() -> None:
     assert report.reason == "never mind"
     assert io.written == []
     assert call.state is CallState.ENDED
+
+
+async def test_a_drain_that_takes_too_long_is_cut_short() -> None:
+    closed: list[bool] = []
+
+    class Stuck(Slow):
+        async def close(self) -> None:
+            closed.append(True)
+
+    clock = VirtualClock()  # never advanced: the slow stage never finishes by itself
+    call = Call(Graph([node("stuck", Stuck(1.0))]), clock=clock, drain_timeout_s=0.05)
+    report = await asyncio.wait_for(call.run(ListIO(texts(3))), 2)
+    assert report.reason == "hangup; drain timed out after 0.05 s"
+    assert closed == [True]
+    assert call.state is CallState.ENDED

@@ -153,7 +153,7 @@ class Call:
         self.drain_timeout_s = drain_timeout_s
         self.state = CallState.CREATED
         self.actors: dict[str, Actor] = {}
-        self._task: asyncio.Task[CallReport] | asyncio.Task[None] | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._end_reason: str | None = None
         self._cancel_reason: str | None = None
 
