@@ -135,7 +135,6 @@ class Call:
         *,
         call_id: str | None = None,
         clock: Clock | None = None,
-        params: dict[str, str] | None = None,
         drain_timeout_s: float = 10.0,
         lossless: bool = False,
     ) -> None:
@@ -145,7 +144,6 @@ class Call:
         self.ctx = CallContext(
             self.call_id,
             clock or MonotonicClock(),
-            params=dict(params or {}),
             _interrupt=self.interrupt,
             _end=self.end,
             _cancel=self.cancel,

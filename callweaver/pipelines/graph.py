@@ -106,24 +106,8 @@ class Graph:
         self.edges: tuple[Edge, ...] = tuple(edges)
         self.fused: frozenset[str] = _fusion_plan(self.nodes, self.edges)
 
-    @classmethod
-    def linear(cls, *processors: type[Processor] | Processor) -> Graph:
-        """A chain of processors, named ``p0``, ``p1``...; instances are shared by every call
-        of the graph, so pass classes unless the graph runs one call."""
-        nodes = []
-        for i, p in enumerate(processors):
-            if isinstance(p, Processor):
-                nodes.append(Node(f"p{i}", functools.partial(_same, p), ports=type(p).ports))
-            else:
-                nodes.append(Node.of(f"p{i}", p))
-        return cls(nodes)
-
     def targets(self, src: str, port: str) -> list[str]:
         return [e.dst for e in self.edges if e.src == src and e.port == port]
-
-
-def _same(p: Processor) -> Processor:
-    return p
 
 
 def linear_edges(names: Sequence[str]) -> list[Edge]:

@@ -38,7 +38,6 @@ class CallContext:
 
     call_id: str
     clock: Clock = field(default_factory=MonotonicClock)
-    params: dict[str, str] = field(default_factory=dict)
     turn_id: int = 0
     latency: TurnLatency = field(default_factory=TurnLatency)
     errors: list[ErrorRecord] = field(default_factory=list)
