@@ -37,6 +37,8 @@ class Run:
     upstream: list[Frame]
     ports: dict[str, list[Frame]] = field(default_factory=dict)
     ctx: CallContext | None = None
+    ended: list[str] = field(default_factory=list)
+    """Reasons the processor gave when it asked to end or cancel the call."""
 
     def __iter__(self) -> Iterator[list[Frame]]:
         yield self.downstream
@@ -72,9 +74,10 @@ async def run_processor(
         inbox=Inbox(_UNBOUNDED, "block"),
         supervision=supervision,
     )
+    everything = Inbox(_UNBOUNDED, "block")  # all ports, in the order they were emitted
     collectors = {port: Inbox(_UNBOUNDED, "block") for port in type(processor).ports}
     for port, inbox in collectors.items():
-        actor.routes[port] = Route((), (inbox,))
+        actor.routes[port] = Route((), (inbox, everything))
     upstream = Inbox(_UNBOUNDED, "block")
     actor.upstream.inboxes = (upstream,)
     ended: list[str] = []
@@ -90,10 +93,7 @@ async def run_processor(
             await asyncio.sleep(0)
         await actor.inbox.put(EndFrame(call_id=call_id, ts_ns=ctx.now_ns()))
     ports = {port: _drain(inbox) for port, inbox in collectors.items()}
-    downstream = [f for frames_ in ports.values() for f in frames_]
-    if len(ports) > 1:
-        downstream.sort(key=lambda f: f.ts_ns)
-    return Run(downstream, _drain(upstream), ports, ctx)
+    return Run(_drain(everything), _drain(upstream), ports, ctx, ended)
 
 
 def _interrupt_frame(ctx: CallContext, turn: int) -> InterruptFrame:
