@@ -510,3 +510,47 @@ async def test_a_drain_that_takes_too_long_is_cut_short() -> None:
     assert report.reason == "hangup; drain timed out after 0.05 s"
     assert closed == [True]
     assert call.state is CallState.ENDED
+
+
+class Breaking(ListIO):
+    """Yields its frames, then fails the way a transport does."""
+
+    def __init__(self, frames: list[Frame], exc: Exception) -> None:
+        super().__init__(frames)
+        self.exc = exc
+
+    async def frames(self):  # type: ignore[no-untyped-def,override]
+        async for frame in super().frames():
+            yield frame
+        raise self.exc
+
+
+async def test_the_peer_going_away_is_a_hangup_and_what_was_queued_drains() -> None:
+    from callweaver.errors import PeerGone
+
+    io = Breaking(texts(3), PeerGone("websocket closed"))
+    report = await Call(Graph([Node.of("p", Passthrough)])).run(io)
+    assert report.reason == "hangup"
+    assert report.errors == []
+    assert len(io.written) == 3
+
+
+async def test_a_broken_transport_ends_its_call_as_an_error_without_raising() -> None:
+    io = Breaking(texts(2), ValueError("garbled frame"))
+    report = await Call(Graph([Node.of("p", Passthrough)])).run(io)
+    assert report.reason == "error"
+    assert [(e.node, e.policy) for e in report.errors] == [("input", "end_call")]
+    assert len(io.written) == 2
+
+
+async def test_hang_up_while_the_bot_speaks_ends_the_call_quietly() -> None:
+    from callweaver.errors import PeerGone
+
+    class HungUp(ListIO):
+        async def write(self, frame: Frame) -> None:
+            raise PeerGone("socket closed")
+
+    io = HungUp(texts(2), hold_open=asyncio.Event())
+    report = await asyncio.wait_for(Call(Graph([Node.of("p", Passthrough)])).run(io), 2)
+    assert report.reason == "hangup"
+    assert report.errors == []

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from callweaver.errors import PeerGone
 from callweaver.frames.audio import OutputAudioFrame
 from callweaver.frames.base import Frame
 from callweaver.frames.control import EndFrame, InterruptFrame, StartFrame
@@ -113,7 +114,10 @@ class _Output(Processor):
         if frame.turn_id != self._marked_turn and isinstance(frame, OutputAudioFrame):
             self._marked_turn = frame.turn_id
             self.ctx.mark(frame.turn_id, Stage.FIRST_AUDIO_OUT)
-        await self._io.write(frame)
+        try:
+            await self._io.write(frame)
+        except PeerGone:  # the caller hung up while we were talking: not an error
+            self.ctx.end("hangup")
 
     async def on_interrupt(self, frame: InterruptFrame) -> None:
         await self._io.flush()
@@ -244,6 +248,11 @@ class Call:
                 raise
             task.uncancel()
             return self._end_reason
+        except PeerGone:
+            return "hangup"
+        except Exception as exc:  # a broken transport ends this call, never the process
+            self.ctx.record_error(INPUT, exc, "end_call")
+            return "error"
         finally:
             # close the transport's generator here, not later in a task of its own
             if isinstance(frames, AsyncGenerator):
