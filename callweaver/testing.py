@@ -39,6 +39,8 @@ class Run:
     ctx: CallContext | None = None
     ended: list[str] = field(default_factory=list)
     """Reasons the processor gave when it asked to end or cancel the call."""
+    interrupts: list[int] = field(default_factory=list)
+    """The turns the processor interrupted the call for (barge-in)."""
 
     def __iter__(self) -> Iterator[list[Frame]]:
         yield self.downstream
@@ -81,7 +83,13 @@ async def run_processor(
     upstream = Inbox(_UNBOUNDED, "block")
     actor.upstream.inboxes = (upstream,)
     ended: list[str] = []
-    ctx._interrupt = lambda turn: actor.interrupt(turn, _interrupt_frame(ctx, turn))
+    interrupts: list[int] = []
+
+    def interrupt(turn: int) -> None:
+        interrupts.append(turn)
+        actor.interrupt(turn, _interrupt_frame(ctx, turn))
+
+    ctx._interrupt = interrupt
     ctx._end = ended.append
     ctx._cancel = ended.append
 
@@ -93,7 +101,7 @@ async def run_processor(
             await asyncio.sleep(0)
         await actor.inbox.put(EndFrame(call_id=call_id, ts_ns=ctx.now_ns()))
     ports = {port: _drain(inbox) for port, inbox in collectors.items()}
-    return Run(_drain(everything), _drain(upstream), ports, ctx, ended)
+    return Run(_drain(everything), _drain(upstream), ports, ctx, ended, interrupts)
 
 
 def _interrupt_frame(ctx: CallContext, turn: int) -> InterruptFrame:

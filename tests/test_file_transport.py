@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from callweaver.audio.resample import resample
 from callweaver.frames import InputAudioFrame, OutputAudioFrame
 from callweaver.runtime.clock import VirtualClock
 from callweaver.testing import tone
@@ -119,10 +120,11 @@ def test_simulate_default_config_end_to_end(tmp_path: Path) -> None:
 
 
 def test_simulate_real_time_measures_voice_to_voice(tmp_path: Path) -> None:
+    # the first 1.5 s of real speech, as a phone line carries it (8 kHz)
+    caller = read_wav(CALLER)
+    phone = resample(caller.data[: int(1.5 * caller.sample_rate) * 2], caller.sample_rate, 8000)
     clip = tmp_path / "clip.wav"
-    clip.write_bytes(
-        wav_bytes(Pcm(tone(0.3, rate=8000, dbfs=float("-inf")) + tone(0.6, rate=8000), 8000))
-    )
+    clip.write_bytes(wav_bytes(Pcm(phone, 8000)))
     out, report = tmp_path / "out.wav", tmp_path / "r.json"
     res = run_cli("simulate", "configs/default.yaml", "--audio", str(clip), "--out", str(out),
                   "--json", str(report))  # fmt: skip

@@ -1,4 +1,5 @@
-"""Imports point one way: frames <- runtime <- processors <- pipelines <- transports <- cli."""
+"""Imports point one way: frames, audio <- runtime, resources <- processors <- pipelines <-
+transports <- cli."""
 
 import ast
 from pathlib import Path
@@ -9,7 +10,9 @@ PKG = Path(__file__).parent.parent / "callweaver"
 LAYERS = {
     "errors": 0,
     "frames": 0,
+    "audio": 0,
     "runtime": 1,
+    "resources": 1,
     "processors": 2,
     "pipelines": 3,
     "transports": 4,
@@ -50,3 +53,5 @@ def test_imports_point_one_way(path: Path) -> None:
         assert layer_of(imported) <= own, f"{module} (layer {own}) imports {imported}"
         if module.startswith("callweaver.frames"):
             assert imported.startswith("callweaver.frames"), "frames imports nothing of ours"
+        if module.startswith("callweaver.audio"):
+            assert imported.startswith(("callweaver.audio", "callweaver.errors")), imported

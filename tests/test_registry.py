@@ -38,6 +38,7 @@ from callweaver.pipelines.registry import BUILTINS, ENTRY_POINT_GROUP, ParamsErr
 from callweaver.processors.echo import Echo
 from callweaver.processors.energy_vad import EnergyVAD, level_dbfs
 from callweaver.processors.passthrough import Identity, Passthrough
+from callweaver.processors.silero_vad import SileroVAD
 from callweaver.runtime.processor import NoParams, Processor, Transform
 from callweaver.testing import ListIO, run_processor, tone
 
@@ -73,6 +74,7 @@ def test_builtins() -> None:
         "passthrough": Passthrough,
         "identity": Identity,
         "energy_vad": EnergyVAD,
+        "silero_vad": SileroVAD,
         "echo": Echo,
     }
 
@@ -95,7 +97,7 @@ def test_unknown_type_lists_what_is_known() -> None:
     with pytest.raises(RegistryError) as info:
         Registry(BUILTINS).resolve("parrot")
     assert str(info.value) == (
-        "unknown node type 'parrot' (known: echo, energy_vad, identity, passthrough; "
+        "unknown node type 'parrot' (known: echo, energy_vad, identity, passthrough, silero_vad; "
         "or use 'package.module:Class')"
     )
 

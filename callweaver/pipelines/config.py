@@ -255,11 +255,16 @@ def parse_config(
         pipe, at, whole = _salvage_pipeline(data.get("pipeline"))
         if pipe is not None:
             _build_graph(pipe, registry, issue, check_graph=whole, indices=at)
-        raise ConfigError(issues)
+        raise ConfigError(_in_file_order(issues))
     graph = _build_graph(config.pipeline, registry, issue)
     if issues or graph is None:
-        raise ConfigError(issues)
+        raise ConfigError(_in_file_order(issues))
     return Deployment(file, config, graph)
+
+
+def _in_file_order(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """Issues sorted by line (stable: same-line issues keep the order they were found in)."""
+    return sorted(issues, key=lambda i: i.line if i.line is not None else 0)
 
 
 def _salvage_pipeline(raw: Any) -> tuple[PipelineConfig | None, list[int], bool]:

@@ -25,6 +25,7 @@ from callweaver.errors import RegistryError
 from callweaver.processors.echo import Echo
 from callweaver.processors.energy_vad import EnergyVAD
 from callweaver.processors.passthrough import Identity, Passthrough
+from callweaver.processors.silero_vad import SileroVAD
 from callweaver.runtime.processor import NoParams, Processor
 
 ENTRY_POINT_GROUP = "callweaver.processors"
@@ -33,6 +34,7 @@ BUILTINS: Mapping[str, type[Processor]] = {
     "passthrough": Passthrough,
     "identity": Identity,
     "energy_vad": EnergyVAD,
+    "silero_vad": SileroVAD,
     "echo": Echo,
 }
 

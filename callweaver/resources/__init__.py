@@ -1,0 +1,1 @@
+"""Process-wide resources shared by every call: models and their batching. One module each."""
