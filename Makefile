@@ -46,6 +46,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.framework.report
 	$(BIN)/python -m bench.vad
 	$(BIN)/python -m bench.vad_accuracy
+	$(BIN)/python -m bench.resample
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -8,10 +8,9 @@ but ``callweaver.errors``, so every layer above may use it.
 
 from callweaver.audio.levels import level_dbfs
 from callweaver.audio.mulaw import pcm16_to_ulaw, ulaw_to_pcm16
-from callweaver.audio.resample import Quality, Resampler, resample
+from callweaver.audio.resample import Resampler, resample
 
 __all__ = [
-    "Quality",
     "Resampler",
     "level_dbfs",
     "pcm16_to_ulaw",
