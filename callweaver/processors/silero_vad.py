@@ -45,6 +45,10 @@ class SileroVAD(VoiceActivity):
     async def start(self, frame: StartFrame) -> None:
         shared_model()  # load the model when the call starts, not on its first audio
 
+    async def close(self) -> None:
+        if self._stream is not None:
+            self._stream.model.release(self._stream)  # the shared model stops waiting for us
+
     def _open(self, frame: InputAudioFrame) -> VADStream:
         rate = 8000 if frame.sample_rate == 8000 else 16000
         self._resampler = Resampler(frame.sample_rate, rate)

