@@ -1,0 +1,68 @@
+"""Barge-in end to end: the caller talks over the bot's reply and the reply stops at once."""
+
+import asyncio
+
+import numpy as np
+
+from callweaver.pipelines.call import Call
+from callweaver.pipelines.graph import Graph, Node
+from callweaver.processors.echo import Echo, EchoParams
+from callweaver.processors.energy_vad import EnergyVAD, EnergyVADParams
+from callweaver.runtime.clock import VirtualClock
+from callweaver.testing import tone
+from callweaver.transports.file import FileIO
+from callweaver.transports.wav import Pcm
+
+RATE = 16000
+SILENT = float("-inf")
+
+
+def caller() -> bytes:
+    """Turn 1 (1.0 s), a pause, then turn 2 starting at 1.9 s, over the bot's reply."""
+    parts = [(0.3, SILENT, 440), (1.0, -10, 440), (0.6, SILENT, 440), (0.6, -10, 660),
+             (1.5, SILENT, 440)]  # fmt: skip
+    return b"".join(tone(s, rate=RATE, dbfs=d, freq=f) for s, d, f in parts)
+
+
+async def run_call(barge_in: bool) -> tuple[np.ndarray, FileIO]:
+    clock = VirtualClock()
+    graph = Graph(
+        [
+            Node.of(
+                "vad",
+                EnergyVAD,
+                EnergyVADParams(stop_ms=200, interrupt_min_ms=200, barge_in=barge_in),
+            ),  # fmt: skip
+            Node.of("bot", Echo, EchoParams(preroll_ms=0)),
+        ]
+    )
+    io = FileIO(Pcm(caller(), RATE), clock, realtime=True)
+    running = asyncio.create_task(Call(graph, clock=clock).run(io))
+    while not running.done():
+        await clock.advance(0.02)
+    await running
+    return np.frombuffer(io.recording().data, dtype="<i2"), io
+
+
+def voiced(out: np.ndarray, start_s: float, end_s: float) -> float:
+    """Share of 10 ms blocks in [start, end) with reply audio in them."""
+    seg = out[int(start_s * RATE) : int(end_s * RATE)].reshape(-1, RATE // 100)
+    return float(np.mean(np.abs(seg).max(axis=1) > 100))
+
+
+async def test_caller_speech_stops_the_reply_within_a_frame() -> None:
+    out, io = await run_call(barge_in=True)
+    # the reply to turn 1 starts at its endpoint (1.3 s + 200 ms of silence) ...
+    assert voiced(out, 1.56, 2.08) == 1.0
+    # ... and the caller starts again at 1.9 s: 200 ms of speech later (2.1 s) it is cut off,
+    # within one 20 ms frame
+    assert voiced(out, 2.12, 2.70) == 0.0
+    assert io.flushed_samples > 0
+    # the reply to turn 2 (0.6 s) still plays after its own endpoint (2.5 s + 200 ms)
+    assert voiced(out, 2.76, 3.26) == 1.0
+
+
+async def test_without_barge_in_the_reply_plays_to_its_end() -> None:
+    out, io = await run_call(barge_in=False)
+    assert voiced(out, 1.56, 2.46) == 1.0  # the whole 1.0 s reply
+    assert io.flushed_samples == 0
