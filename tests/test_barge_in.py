@@ -32,7 +32,7 @@ async def run_call(barge_in: bool) -> tuple[np.ndarray, FileIO]:
                 "vad",
                 EnergyVAD,
                 EnergyVADParams(stop_ms=200, interrupt_min_ms=200, barge_in=barge_in),
-            ),  # fmt: skip
+            ),
             Node.of("bot", Echo, EchoParams(preroll_ms=0)),
         ]
     )
