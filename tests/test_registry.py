@@ -35,6 +35,7 @@ from callweaver.frames import (
 from callweaver.pipelines.call import Call
 from callweaver.pipelines.config import load_config, parse_config
 from callweaver.pipelines.registry import BUILTINS, ENTRY_POINT_GROUP, ParamsError, Registry
+from callweaver.processors.denoise import Denoise
 from callweaver.processors.echo import Echo
 from callweaver.processors.energy_vad import EnergyVAD, level_dbfs
 from callweaver.processors.passthrough import Identity, Passthrough
@@ -76,6 +77,7 @@ def test_builtins() -> None:
         "energy_vad": EnergyVAD,
         "silero_vad": SileroVAD,
         "echo": Echo,
+        "denoise": Denoise,
     }
 
 
@@ -97,8 +99,8 @@ def test_unknown_type_lists_what_is_known() -> None:
     with pytest.raises(RegistryError) as info:
         Registry(BUILTINS).resolve("parrot")
     assert str(info.value) == (
-        "unknown node type 'parrot' (known: echo, energy_vad, identity, passthrough, silero_vad; "
-        "or use 'package.module:Class')"
+        "unknown node type 'parrot' (known: denoise, echo, energy_vad, identity, passthrough, "
+        "silero_vad; or use 'package.module:Class')"
     )
 
 

@@ -34,6 +34,7 @@ F64 = npt.NDArray[np.float64]
 
 _CUTOFF: Final = 0.92  # of the lower Nyquist frequency: leaves a transition band for the window
 _BETA: Final = 9.0  # Kaiser window: about 90 dB of stopband
+_BLOCK: Final = 4096  # output samples computed at a time
 
 
 @cache
@@ -135,9 +136,14 @@ class Resampler:
         return tail
 
     def _produce(self, last: int) -> bytes:
+        # in blocks, so a long buffer never builds one huge [outputs, taps] matrix
+        parts = []
+        while self._made <= last:
+            parts.append(self._produce_block(min(last, self._made + _BLOCK - 1)))
+        return b"".join(parts)
+
+    def _produce_block(self, last: int) -> bytes:
         first = self._made
-        if last < first:
-            return b""
         n = np.arange(first, last + 1, dtype=np.int64)
         base = n * self._down // self._up
         phase = n * self._down - base * self._up

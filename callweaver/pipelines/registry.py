@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from callweaver.errors import RegistryError
+from callweaver.processors.denoise import Denoise
 from callweaver.processors.echo import Echo
 from callweaver.processors.energy_vad import EnergyVAD
 from callweaver.processors.passthrough import Identity, Passthrough
@@ -36,6 +37,7 @@ BUILTINS: Mapping[str, type[Processor]] = {
     "energy_vad": EnergyVAD,
     "silero_vad": SileroVAD,
     "echo": Echo,
+    "denoise": Denoise,
 }
 
 
