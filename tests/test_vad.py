@@ -148,3 +148,16 @@ async def test_barge_in_can_be_switched_off() -> None:
 def test_interrupt_threshold_cannot_undercut_the_turn_threshold() -> None:
     with pytest.raises(ValueError, match="interrupt_min_ms must be at least start_ms"):
         SileroVADParams(start_ms=100, interrupt_min_ms=50)
+
+
+async def test_turn_edges_are_placed_on_the_samples_not_the_window() -> None:
+    # speech that starts 10 ms into a 32 ms window and ends 6 ms before one ends
+    silence = np.zeros(16000, dtype=np.int16)
+    voice = speech()[int(0.02 * 16000) : int(3.6 * 16000)]  # the first sentence, no lead-in
+    start = 512 * 20 + 160  # 10 ms into window 20
+    samples = np.concatenate([silence[:start], voice, silence])
+    segments = await va.detect(SileroVAD(SileroVADParams(barge_in=False)), samples, 16000)
+    onset = start / 16000
+    first_loud = (start + int(np.argmax(np.abs(voice) > 300))) / 16000
+    assert len(segments) == 1
+    assert onset - 0.004 <= segments[0][0] <= first_loud + 0.004  # within one 2 ms block

@@ -107,6 +107,23 @@ class Window:
     start_pts: int
     end_pts: int
     end_arrival_ns: int
+    first_voiced_pts: int | None = None
+    """Where speech starts inside a voiced window, if the VAD knows it better than the window."""
+    last_voiced_pts: int | None = None
+    """Where speech ends inside a voiced window, likewise."""
+
+    @property
+    def onset_pts(self) -> int:
+        return self.start_pts if self.first_voiced_pts is None else self.first_voiced_pts
+
+    @property
+    def offset_pts(self) -> int:
+        return self.end_pts if self.last_voiced_pts is None else self.last_voiced_pts
+
+    @property
+    def offset_arrival_ns(self) -> int:
+        """When the last voiced sample arrived (the window's end arrived ``end_arrival_ns``)."""
+        return self.end_arrival_ns - (self.end_pts - self.offset_pts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +224,7 @@ class VoiceActivity(Processor):
             self._silence_ns = 0
             self._asked = False
             if self._run_start is None:
-                self._run_start = w.start_pts
+                self._run_start = w.onset_pts
         elif self.speaking:
             self._silence_ns += w.end_pts - w.start_pts
         else:
@@ -233,22 +250,25 @@ class VoiceActivity(Processor):
             ctx.interrupt(ctx.turn_id)
         if self._silence_ns >= p.stop_ms * _MS and await self._turn_is_over(last):
             self.speaking, self._run_start, self._silence_ns = False, None, 0
-            self._asked, self._last_end_pts = False, last.end_pts
+            self._asked, self._last_end_pts = False, last.offset_pts
             now, turn = ctx.now_ns(), ctx.turn_id
-            ctx.mark(turn, Stage.SPEECH_END, last.end_arrival_ns)
+            ctx.mark(turn, Stage.SPEECH_END, last.offset_arrival_ns)
             ctx.mark(turn, Stage.ENDPOINT, now)
             await self.emit(
                 SpeechStoppedFrame(
                     call_id=ctx.call_id,
                     turn_id=turn,
                     ts_ns=now,
-                    pts_ns=last.end_pts,
-                    speech_end_ns=last.end_arrival_ns,
+                    pts_ns=last.offset_pts,
+                    speech_end_ns=last.offset_arrival_ns,
                 )
             )
             await self.emit(
                 EndOfTurnFrame(
-                    call_id=ctx.call_id, turn_id=turn, ts_ns=now, speech_end_ns=last.end_arrival_ns
+                    call_id=ctx.call_id,
+                    turn_id=turn,
+                    ts_ns=now,
+                    speech_end_ns=last.offset_arrival_ns,
                 )
             )
 
