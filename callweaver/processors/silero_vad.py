@@ -10,6 +10,8 @@ its level reaches ``min_volume_dbfs``. Turn-taking is the shared logic of
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
@@ -43,7 +45,8 @@ class SileroVAD(VoiceActivity):
         self._resampler: Resampler | None = None
         self._buffer = np.zeros(0, dtype=np.int16)
         self._history = np.zeros(0, dtype=np.int16)  # the windows before the current one
-        self._noise_energy = 0.0  # mean square of recent unvoiced windows
+        self._noise_energy = float("inf")  # mean square of the background (unvoiced windows)
+        self._history_levels: deque[tuple[float, bool]] = deque()  # (energy, voiced) of the history
         self._consumed = 0  # model-rate samples already scored
         self._origin_pts = 0
 
@@ -53,6 +56,19 @@ class SileroVAD(VoiceActivity):
     async def close(self) -> None:
         if self._stream is not None:
             self._stream.model.release(self._stream)  # the shared model stops waiting for us
+
+    def _learn_background(self, chunk: npt.NDArray[np.int16], voiced: bool) -> None:
+        """Track the background level from unvoiced windows once they are older than the
+        look-back (a word's unvoiced start must not raise the floor it is measured against):
+        it follows quieter windows down at once and louder ones up slowly."""
+        x = chunk.astype(np.float32)
+        self._history_levels.append((float(np.mean(x * x)), voiced))
+        if len(self._history_levels) <= _LOOKBACK_WINDOWS:
+            return
+        energy, was_voiced = self._history_levels.popleft()
+        if not was_voiced:
+            noise = self._noise_energy
+            self._noise_energy = energy if energy < noise else noise + 0.05 * (energy - noise)
 
     def _open(self, frame: InputAudioFrame) -> VADStream:
         rate = 8000 if frame.sample_rate == 8000 else 16000
@@ -94,9 +110,7 @@ class SileroVAD(VoiceActivity):
                 )  # fmt: skip
             else:
                 windows.append(Window(False, start, end, arrival))
-                x = chunk.astype(np.float32)
-                energy = float(np.mean(x * x))
-                self._noise_energy += 0.2 * (energy - self._noise_energy)  # background level
+            self._learn_background(chunk, voiced)
             self._history = np.concatenate([self._history, chunk])[-_LOOKBACK_WINDOWS * size :]
         return windows
 
@@ -114,12 +128,15 @@ def _speech_span(
     x = samples[: samples.size // block * block].astype(np.float32).reshape(-1, block)
     energy = np.mean(x * x, axis=1)
     own = WINDOW_BLOCKS[rate]
-    floor = max(energy[-own:].max() * 0.001, noise_energy * 4)  # and 6 dB over the background
+    background = 0.0 if noise_energy == float("inf") else noise_energy
+    floor = max(energy[-own:].max() * 0.001, background * 4)  # and 6 dB over the background
     loud = energy >= floor
     if not loud[-own:].any() or floor == 0:
         return samples.size - own * block, samples.size
     first = len(energy) - own + int(np.argmax(loud[-own:]))
-    while first > 0 and loud[first - 1]:
+    while first > 0 and loud[max(first - 3, 0) : first].any():  # bridging gaps up to 4 ms
         first -= 1
+    while not loud[first]:
+        first += 1
     last = len(energy) - 1 - int(np.argmax(loud[::-1]))
     return first * block, (last + 1) * block
