@@ -10,13 +10,14 @@ its level reaches ``min_volume_dbfs``. Turn-taking is the shared logic of
 
 from __future__ import annotations
 
+import functools
+import math
 from collections import deque
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from callweaver.audio.levels import level_dbfs
 from callweaver.audio.resample import Resampler
 from callweaver.frames.audio import InputAudioFrame
 from callweaver.frames.control import StartFrame
@@ -25,7 +26,6 @@ from callweaver.resources.silero import VADStream, shared_model
 
 _NS = 1_000_000_000
 _LOOKBACK_WINDOWS = 2
-WINDOW_BLOCKS = {rate: size // (rate // 500) for rate, size in {16000: 512, 8000: 256}.items()}
 
 
 class SileroVADParams(TurnParams):
@@ -44,7 +44,8 @@ class SileroVAD(VoiceActivity):
         self._stream: VADStream | None = None
         self._resampler: Resampler | None = None
         self._buffer = np.zeros(0, dtype=np.int16)
-        self._history = np.zeros(0, dtype=np.int16)  # the windows before the current one
+        # block energies of the windows before the current one
+        self._history: deque[npt.NDArray[np.float32]] = deque(maxlen=_LOOKBACK_WINDOWS)
         self._noise_energy = float("inf")  # mean square of the background (unvoiced windows)
         self._history_levels: deque[tuple[float, bool]] = deque()  # (energy, voiced) of the history
         self._consumed = 0  # model-rate samples already scored
@@ -57,12 +58,11 @@ class SileroVAD(VoiceActivity):
         if self._stream is not None:
             self._stream.model.release(self._stream)  # the shared model stops waiting for us
 
-    def _learn_background(self, chunk: npt.NDArray[np.int16], voiced: bool) -> None:
+    def _learn_background(self, mean_energy: float, voiced: bool) -> None:
         """Track the background level from unvoiced windows once they are older than the
         look-back (a word's unvoiced start must not raise the floor it is measured against):
         it follows quieter windows down at once and louder ones up slowly."""
-        x = chunk.astype(np.float32)
-        self._history_levels.append((float(np.mean(x * x)), voiced))
+        self._history_levels.append((mean_energy, voiced))
         if len(self._history_levels) <= _LOOKBACK_WINDOWS:
             return
         energy, was_voiced = self._history_levels.popleft()
@@ -86,57 +86,64 @@ class SileroVAD(VoiceActivity):
         size, rate = stream.window_samples, stream.sample_rate
         frame_end = frame.pts_ns + frame.duration_ns
         windows = []
+        block = rate // 500
         while self._buffer.size >= size:
             chunk, self._buffer = self._buffer[:size], self._buffer[size:]
             start = self._origin_pts + self._consumed * _NS // rate
             self._consumed += size
             end = self._origin_pts + self._consumed * _NS // rate
-            prob = await stream.probability(chunk.astype(np.float32) / 32768.0)
+            window = chunk.astype(np.float32) * (1 / 32768)
+            prob = await stream.probability(window)
+            blocks = window.reshape(-1, block)
+            energies = np.einsum("ij,ij->i", blocks, blocks) / block  # per 2 ms, full scale = 1
+            mean_energy = float(energies.mean())
+            level = 10 * math.log10(mean_energy) if mean_energy > 0 else -math.inf
             threshold = self.p.threshold - (0.15 if self.speaking else 0.0)
-            voiced = prob >= threshold and level_dbfs(chunk.tobytes()) >= self.p.min_volume_dbfs
+            voiced = prob >= threshold and level >= self.p.min_volume_dbfs
             arrival = frame.ts_ns - max(frame_end - end, 0)
             if voiced:
-                # the model needs a window or two of speech before it is sure: look back over
-                # the windows before this one for where the speech really began
-                first, last = _speech_span(
-                    np.concatenate([self._history, chunk]), rate, self._noise_energy
-                )
-                first -= self._history.size
-                last -= self._history.size
-                scale = (end - start) / size
-                windows.append(
-                    Window(True, start, end, arrival, start + round(first * scale),
-                           start + round(last * scale))
+                # the model needs a window or two of speech before it is sure: the onset is
+                # searched for over the windows before this one too
+                span = functools.partial(
+                    _span_pts, [*self._history, energies], self._noise_energy, start,
+                    (end - start) / size * block,
                 )  # fmt: skip
+                windows.append(Window(True, start, end, arrival, span))
             else:
                 windows.append(Window(False, start, end, arrival))
-            self._learn_background(chunk, voiced)
-            self._history = np.concatenate([self._history, chunk])[-_LOOKBACK_WINDOWS * size :]
+            self._learn_background(mean_energy, voiced)
+            self._history.append(energies)
         return windows
 
 
-def _speech_span(
-    samples: npt.NDArray[np.int16], rate: int, noise_energy: float = 0.0
+def _span_pts(
+    energies: list[npt.NDArray[np.float32]], noise_energy: float, start: int, ns_per_block: float
 ) -> tuple[int, int]:
-    """Where the speech of a voiced window lies, in samples of ``samples`` (the window, after
-    the windows before it): 2 ms blocks within 30 dB of the window's loudest block and 6 dB
-    over the background, extended back over the earlier windows while their blocks stay that
-    loud. A window scores as voiced
-    when speech starts or ends anywhere in it, and the model only becomes sure a window or two
-    after the speech began: this puts the turn's edges on the samples."""
-    block = rate // 500
-    x = samples[: samples.size // block * block].astype(np.float32).reshape(-1, block)
-    energy = np.mean(x * x, axis=1)
-    own = WINDOW_BLOCKS[rate]
-    background = 0.0 if noise_energy == float("inf") else noise_energy
-    floor = max(energy[-own:].max() * 0.001, background * 4)  # and 6 dB over the background
-    loud = energy >= floor
-    if not loud[-own:].any() or floor == 0:
-        return samples.size - own * block, samples.size
-    first = len(energy) - own + int(np.argmax(loud[-own:]))
-    while first > 0 and loud[max(first - 3, 0) : first].any():  # bridging gaps up to 4 ms
+    first, last = _speech_span(energies, noise_energy)
+    return start + round(first * ns_per_block), start + round(last * ns_per_block)
+
+
+def _speech_span(energies: list[npt.NDArray[np.float32]], noise_energy: float) -> tuple[int, int]:
+    """Where the speech of a voiced window lies, in 2 ms blocks from the window's start (a
+    negative first block lies in the windows before it). ``energies`` are the mean squares of
+    the blocks of the windows before it, then of the window itself.
+
+    Speech is the blocks within 30 dB of the window's loudest and 6 dB over the background,
+    extended back over the earlier windows while they stay that loud (gaps up to 4 ms bridged).
+    A window scores as voiced when speech starts or ends anywhere in it, and the model only
+    becomes sure a window or two after the speech began: this puts the turn's edges on the
+    samples."""
+    own = energies[-1]
+    background = 0.0 if math.isinf(noise_energy) else noise_energy
+    floor = max(float(own.max()) * 0.001, background * 4)
+    loud = np.concatenate(energies) >= floor if floor > 0 else np.ones(1, dtype=bool)
+    earlier = sum(e.size for e in energies[:-1])
+    if floor == 0 or not loud[earlier:].any():
+        return 0, own.size
+    first = earlier + int(np.argmax(loud[earlier:]))
+    while first > 0 and loud[max(first - 3, 0) : first].any():
         first -= 1
     while not loud[first]:
         first += 1
-    last = len(energy) - 1 - int(np.argmax(loud[::-1]))
-    return first * block, (last + 1) * block
+    last = loud.size - 1 - int(np.argmax(loud[::-1]))
+    return first - earlier, last + 1 - earlier

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -107,18 +108,18 @@ class Window:
     start_pts: int
     end_pts: int
     end_arrival_ns: int
-    first_voiced_pts: int | None = None
-    """Where speech starts inside a voiced window, if the VAD knows it better than the window."""
-    last_voiced_pts: int | None = None
-    """Where speech ends inside a voiced window, likewise."""
+    span: Callable[[], tuple[int, int]] | None = None
+    """Where the speech of a voiced window starts and ends (audio clock), when the VAD can
+    place it more finely than the window. Computed on demand: the turn logic needs it only for
+    the first and the last voiced window of a turn."""
 
     @property
     def onset_pts(self) -> int:
-        return self.start_pts if self.first_voiced_pts is None else self.first_voiced_pts
+        return self.start_pts if self.span is None else self.span()[0]
 
     @property
     def offset_pts(self) -> int:
-        return self.end_pts if self.last_voiced_pts is None else self.last_voiced_pts
+        return self.end_pts if self.span is None else self.span()[1]
 
     @property
     def offset_arrival_ns(self) -> int:
