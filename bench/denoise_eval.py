@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench import vad_accuracy as va
+from bench.docs import write_section
 from callweaver.audio.resample import Resampler
 from callweaver.frames import InputAudioFrame, SpeechStartedFrame, SpeechStoppedFrame
 from callweaver.pipelines.call import Call
@@ -642,12 +643,7 @@ def main() -> int:
         print(f"gave up after {args.max_seconds:g} s", file=sys.stderr)
         return 1
     text = section(rows, costs, note, time.perf_counter() - started)
-    doc = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
-    if BEGIN in doc and END in doc:
-        doc = doc[: doc.index(BEGIN)] + text + doc[doc.index(END) + len(END) :]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    args.out.write_text(doc)
+    write_section(args.out, BEGIN, END, text)
     print(text)
     return 0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.docs import write_section
 from callweaver.audio.resample import Resampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,12 +99,7 @@ def main() -> int:
             )
     rows.append(END)
     section = "".join(rows)
-    text = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    args.out.write_text(text)
+    write_section(args.out, BEGIN, END, section)
     print(section)
     return 0
 

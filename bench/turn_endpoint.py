@@ -42,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench import vad_accuracy as va
+from bench.docs import write_section
 from callweaver.audio.resample import resample
 from callweaver.frames import EndOfTurnFrame, InputAudioFrame, MetricsFrame, SpeechStoppedFrame
 from callweaver.processors.silero_vad import SileroVAD, SileroVADParams
@@ -471,12 +472,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cost, results = asyncio.run(measure(Path(tmp)))
     text = section(load, cost, results, time.perf_counter() - started)
-    old = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END) :]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    args.out.write_text(new)
+    write_section(args.out, BEGIN, END, text)
     print(text)
     return 0
 

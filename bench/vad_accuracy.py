@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from bench.docs import write_section
 from callweaver.frames import Frame, InputAudioFrame, SpeechStartedFrame, SpeechStoppedFrame
 from callweaver.processors.energy_vad import EnergyVAD, EnergyVADParams
 from callweaver.processors.silero_vad import SileroVAD, SileroVADParams
@@ -218,12 +219,7 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = p.parse_args()
     section = asyncio.run(table())
-    text = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    args.out.write_text(text)
+    write_section(args.out, BEGIN, END, section)
     print(section)
     return 0
 

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.docs import write_section
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
 BEGIN = "<!-- framework-bench:begin -->"
@@ -181,13 +183,7 @@ def main() -> int:
     results = {label: run_one(fw, prof, loop, args.quick) for label, fw, prof, loop in RUNS}
     floors = {loop: run_floor(loop) for loop in ("asyncio", "uvloop")}
     section = render(results, floors, time.perf_counter() - started)
-    text = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write_section(args.out, BEGIN, END, section)
     print(section)
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench import docs
 from bench.vad.drivers import Json
 
 BEGIN = "<!-- vad-bench:begin -->"
@@ -180,10 +181,4 @@ def render(result: Json) -> str:
 
 def write_section(path: Path, section: str) -> None:
     """Replace the marked section of ``path`` (append it if absent); the rest is kept."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    docs.write_section(path, BEGIN, END, section)
