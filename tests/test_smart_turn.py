@@ -191,7 +191,7 @@ async def test_smart_turn_keeps_the_turn_open_through_a_mid_sentence_pause(rate:
     metrics = [f for f in run.downstream if isinstance(f, MetricsFrame)]
     probabilities = [f.value for f in metrics if f.name == "smart_turn_probability"]
     assert len(probabilities) == 2
-    assert probabilities[0] < 0.3 and probabilities[1] > 0.7
+    assert probabilities[0] < 0.5 < probabilities[1]  # unfinished, then finished
     assert [f.node for f in metrics] == ["under_test"] * 4
     assert all(f.value > 0 for f in metrics if f.name == "smart_turn_ms")
     assert heard_at_endpoint(run)[0] - stops(run)[0] < 0.3  # stop_ms, then the model's answer

@@ -189,6 +189,7 @@ class VoiceActivity(Processor):
         self.speaking = False
         self._run_start: int | None = None
         self._silence_ns = 0
+        self._speech_end: int | None = None  # where the last voiced window's speech ended
         self._last_voiced: Window | None = None
         self._interrupted = False
         self._recent: _RecentAudio | None = None
@@ -223,11 +224,16 @@ class VoiceActivity(Processor):
         if w.voiced:
             self._last_voiced = w
             self._silence_ns = 0
+            self._speech_end = None
             self._asked = False
             if self._run_start is None:
                 self._run_start = w.onset_pts
         elif self.speaking:
-            self._silence_ns += w.end_pts - w.start_pts
+            # silence counts from the sample where the speech ended, not from the window's end
+            if self._speech_end is None:
+                assert self._last_voiced is not None
+                self._speech_end = self._last_voiced.offset_pts
+            self._silence_ns = w.end_pts - self._speech_end
         else:
             self._run_start = None
         run = self._run_start
