@@ -44,13 +44,14 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	touch $@
 
-# The benchmarks against pipecat-ai (about 12 minutes); they write docs/benchmarks.md.
+# Every benchmark (about 15 minutes); each writes its own section of docs/benchmarks.md.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.framework.report
 	$(BIN)/python -m bench.vad
 	$(BIN)/python -m bench.vad_accuracy
 	$(BIN)/python -m bench.turn_endpoint
 	$(BIN)/python -m bench.resample
+	$(BIN)/python -m bench.denoise_eval
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
