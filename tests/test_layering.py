@@ -14,6 +14,7 @@ LAYERS = {
     "runtime": 1,
     "resources": 1,
     "processors": 2,
+    "services": 2,
     "pipelines": 3,
     "transports": 4,
     "testing": 5,

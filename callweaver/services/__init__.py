@@ -1,0 +1,1 @@
+"""Services: STT, LLM and TTS providers, and what wraps them (health, failover)."""
