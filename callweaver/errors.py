@@ -6,18 +6,18 @@ Hierarchy::
     +-- ConfigError                 a deployment config is invalid (carries every issue found)
     +-- RegistryError               a node type is unknown or its factory cannot be loaded
     +-- GraphError                  a graph cannot be built or cannot drain
-    +-- CallError                   something went wrong inside one call
-    |   +-- ProcessorError          a processor raised; carries the node name and the policy
-    |   +-- CallCancelled           the call was cancelled (by us, on purpose) before it ended
     +-- TransportError              a transport's peer or medium failed
     |   +-- PeerGone                the peer went away (hang-up, socket closed): not our fault
-    |   +-- ProtocolViolation       the peer sent something the wire protocol does not allow
+    +-- WavError                    a file is not a WAV we can read (transports/wav.py)
     +-- ProviderError               an STT/LLM/TTS provider failed; ``retryable`` says whether
     |                               a retry or a failover to another provider can help
     +-- ModelUnavailable            a local model or its runtime is not installed (the message
-                                    names the extra to install)
+                                    names the extra to install); subclasses per model live
+                                    beside it: SmartTurnUnavailable, DenoiseUnavailable
 
-"We closed it" (EndFrame, CallCancelled) is kept apart from "the peer broke it" (PeerGone).
+"We closed it" (an EndFrame, ``Call.cancel``) is kept apart from "the peer broke it"
+(PeerGone). A processor's failure is not raised out of a call: its node's policy handles it and
+the call's report records it.
 """
 
 from __future__ import annotations
@@ -66,34 +66,12 @@ class GraphError(CallweaverError):
     """A graph cannot be built (missing node or port) or cannot drain (cycle, dead end)."""
 
 
-class CallError(CallweaverError):
-    """Something went wrong inside one call."""
-
-
-class ProcessorError(CallError):
-    """A processor raised; the node's policy decided what happened next."""
-
-    def __init__(self, node: str, policy: str, cause: BaseException) -> None:
-        self.node = node
-        self.policy = policy
-        self.cause = cause
-        super().__init__(f"node {node!r} failed ({policy}): {cause!r}")
-
-
-class CallCancelled(CallError):
-    """The call was cancelled on purpose before it ended by itself."""
-
-
 class TransportError(CallweaverError):
     """A transport's peer or medium failed."""
 
 
 class PeerGone(TransportError):
     """The peer went away (hang-up, closed socket). A normal way for a call to end."""
-
-
-class ProtocolViolation(TransportError):
-    """The peer sent something its wire protocol does not allow."""
 
 
 class ProviderError(CallweaverError):

@@ -84,11 +84,6 @@ class VADStream:
         self.windows += 1
         return await self.model.submit(self, joined)
 
-    def reset(self) -> None:
-        """Forget the past (a new utterance stream)."""
-        self.state = np.zeros(_STATE_SHAPE, dtype=np.float32)
-        self.context = np.zeros(CONTEXT[self.sample_rate], dtype=np.float32)
-
 
 class SileroVADModel:
     """The process-wide model; see the module docstring."""

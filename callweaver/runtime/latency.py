@@ -60,10 +60,6 @@ class TurnLatency:
             turn = self._turns[turn_id] = TurnTimes(turn_id)
         turn.marks.setdefault(stage, at_ns)
 
-    def has(self, turn_id: int, stage: Stage) -> bool:
-        turn = self._turns.get(turn_id)
-        return turn is not None and stage in turn.marks
-
     @property
     def turns(self) -> list[TurnTimes]:
         return [self._turns[k] for k in sorted(self._turns)]
