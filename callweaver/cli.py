@@ -91,6 +91,8 @@ def _simulate(args: argparse.Namespace) -> int:
         f"call {report.call_id}: ended ({report.reason}) after {report.duration_ns / 1e9:.2f} s, "
         f"{pace}; {io.frames_in} frames in, {io.frames_out} out -> {args.out}"
     )
+    for turn, who, text in io.conversation:
+        print(f"  [{turn}] {who:>6}: {text}")
     print(format_table(report.turns) if report.turns else "no caller turns detected")
     for err in report.errors:
         print(f"error: node {err.node} ({err.policy}): {err.message}")
@@ -99,8 +101,30 @@ def _simulate(args: argparse.Namespace) -> int:
             print(f"drops at {name}: {asdict(stats)}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(report.to_json(), fh, indent=2)
+            data = report.to_json()
+            data["conversation"] = [
+                {"turn": turn, "speaker": who, "text": text} for turn, who, text in io.conversation
+            ]
+            json.dump(data, fh, indent=2)
     return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    """List the offline models and whether they are installed; ``--prepare`` readies them
+    (joins the multilingual whisper's parts)."""
+    from callweaver.errors import ModelUnavailable
+    from callweaver.resources import whisper
+
+    status = 0
+    for name in whisper.MODELS:
+        try:
+            whisper.check_installed(name)
+            where = str(whisper.model_dir(name)) if args.prepare else "installed"
+        except ModelUnavailable as exc:
+            where = f"missing ({exc})"
+            status = 1 if name in args.require else status
+        print(f"whisper {name:8} {where}")
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="do not pace the input in real time")
     p.add_argument("--json", help="also write the call report as JSON here")
     p.set_defaults(handler=_simulate)
+
+    p = sub.add_parser("models", help="list the offline models; --prepare readies them")
+    p.add_argument("--prepare", action="store_true", help="join models shipped in parts")
+    p.add_argument("--require", nargs="*", default=[], help="exit 1 if one of these is missing")
+    p.set_defaults(handler=_models)
     return parser
 
 

@@ -10,7 +10,8 @@ Hierarchy::
     |   +-- PeerGone                the peer went away (hang-up, socket closed): not our fault
     +-- WavError                    a file is not a WAV we can read (transports/wav.py)
     +-- ProviderError               an STT/LLM/TTS provider failed; ``retryable`` says whether
-    |                               a retry or a failover to another provider can help
+    |   |                           a retry or a failover to another provider can help
+    |   +-- ProvidersExhausted      every provider of a stage failed or was skipped (failover)
     +-- ModelUnavailable            a local model or its runtime is not installed (the message
                                     names the extra to install); subclasses per model live
                                     beside it: SmartTurnUnavailable, DenoiseUnavailable
@@ -85,6 +86,15 @@ class ProviderError(CallweaverError):
         self.provider = provider
         self.retryable = retryable
         super().__init__(f"{provider}: {message}")
+
+
+class ProvidersExhausted(ProviderError):
+    """No provider of a stage could serve the request; ``attempts`` says what each did."""
+
+    def __init__(self, stage: str, attempts: Sequence[tuple[str, str]]) -> None:
+        self.attempts = tuple(attempts)
+        detail = "; ".join(f"{name}: {what}" for name, what in attempts) or "no providers"
+        super().__init__(stage, f"every provider failed ({detail})", retryable=True)
 
 
 class ModelUnavailable(CallweaverError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from callweaver.frames.base import Frame
+from callweaver.frames.speech import SpeechPausedFrame, SpeechStoppedFrame
 from callweaver.frames.text import ReplyTextFrame
 from callweaver.runtime.processor import Processor, Transform
 
@@ -64,3 +65,14 @@ class NotAProcessor:
 
 
 ANSWER = 42
+
+
+def assert_pause_before_each_stop(events: list[Frame]) -> None:
+    """Every end of turn was announced as a pause first, at the same audio time."""
+    pause = None
+    for f in events:
+        if isinstance(f, SpeechPausedFrame):
+            pause = f.pts_ns
+        elif isinstance(f, SpeechStoppedFrame):
+            assert pause == f.pts_ns
+            pause = None

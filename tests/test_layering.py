@@ -1,5 +1,5 @@
-"""Imports point one way: frames, audio <- runtime, resources <- processors <- pipelines <-
-transports <- cli."""
+"""Imports point one way: frames, audio, text <- runtime, resources <- services <- processors <-
+pipelines <- transports <- cli."""
 
 import ast
 from pathlib import Path
@@ -13,13 +13,14 @@ LAYERS = {
     "audio": 0,
     "runtime": 1,
     "resources": 1,
-    "processors": 2,
+    "text": 0,
     "services": 2,
-    "pipelines": 3,
-    "transports": 4,
-    "testing": 5,
-    "cli": 5,
-    "__main__": 6,
+    "processors": 3,
+    "pipelines": 4,
+    "transports": 5,
+    "testing": 6,
+    "cli": 6,
+    "__main__": 7,
     "__init__": 0,
 }
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+from helpers_processors import assert_pause_before_each_stop
 
 from callweaver.frames import (
     EndOfTurnFrame,
@@ -10,6 +11,7 @@ from callweaver.frames import (
     InputAudioFrame,
     OutputAudioFrame,
     ReplyEndFrame,
+    SpeechPausedFrame,
     SpeechStartedFrame,
     SpeechStoppedFrame,
 )
@@ -55,8 +57,9 @@ async def test_energy_vad_finds_known_speech_boundaries() -> None:
     vad = EnergyVAD(EnergyVADParams(start_ms=60, stop_ms=300, barge_in=False))
     run = await run_processor(vad, chunks(bursts()))
     events = [f for f in run.downstream if not isinstance(f, InputAudioFrame)]
-    kinds = [type(f).__name__ for f in events]
+    kinds = [type(f).__name__ for f in events if not isinstance(f, SpeechPausedFrame)]
     assert kinds == ["SpeechStartedFrame", "SpeechStoppedFrame", "EndOfTurnFrame"] * 2
+    assert_pause_before_each_stop(events)
     starts = [f.pts_ns / 1e9 for f in events if isinstance(f, SpeechStartedFrame)]
     stops = [f.pts_ns / 1e9 for f in events if isinstance(f, SpeechStoppedFrame)]
     assert np.allclose(starts, [0.5, 2.5], atol=0.021)

@@ -39,7 +39,10 @@ from callweaver.processors.denoise import Denoise
 from callweaver.processors.echo import Echo
 from callweaver.processors.energy_vad import EnergyVAD, level_dbfs
 from callweaver.processors.passthrough import Identity, Passthrough
+from callweaver.processors.reply import AnswersReply, LLMReply
 from callweaver.processors.silero_vad import SileroVAD
+from callweaver.processors.stt import SpeechToText
+from callweaver.processors.tts import TextToSpeech
 from callweaver.runtime.processor import NoParams, Processor, Transform
 from callweaver.testing import ListIO, run_processor, tone
 
@@ -78,6 +81,10 @@ def test_builtins() -> None:
         "silero_vad": SileroVAD,
         "echo": Echo,
         "denoise": Denoise,
+        "stt": SpeechToText,
+        "llm": LLMReply,
+        "answers": AnswersReply,
+        "tts": TextToSpeech,
     }
 
 
@@ -99,8 +106,8 @@ def test_unknown_type_lists_what_is_known() -> None:
     with pytest.raises(RegistryError) as info:
         Registry(BUILTINS).resolve("parrot")
     assert str(info.value) == (
-        "unknown node type 'parrot' (known: denoise, echo, energy_vad, identity, passthrough, "
-        "silero_vad; or use 'package.module:Class')"
+        "unknown node type 'parrot' (known: answers, denoise, echo, energy_vad, identity, llm, "
+        "passthrough, silero_vad, stt, tts; or use 'package.module:Class')"
     )
 
 

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_processors import assert_pause_before_each_stop
 
 from bench import vad_accuracy as va
 from callweaver.audio.resample import resample
 from callweaver.frames import (
     EndOfTurnFrame,
     InputAudioFrame,
+    SpeechPausedFrame,
     SpeechStartedFrame,
     SpeechStoppedFrame,
 )
@@ -75,8 +77,9 @@ async def test_silero_vad_emits_turn_frames_with_turn_ids_and_latency_marks() ->
                               va.chunks(np.concatenate([speech(), np.zeros(16000, np.int16)]),
                                         16000))  # fmt: skip
     events = [f for f in run.downstream if not isinstance(f, InputAudioFrame)]
-    kinds = [type(f).__name__ for f in events]
+    kinds = [type(f).__name__ for f in events if not isinstance(f, SpeechPausedFrame)]
     assert kinds == ["SpeechStartedFrame", "SpeechStoppedFrame", "EndOfTurnFrame"] * 3
+    assert_pause_before_each_stop(events)
     assert [f.turn_id for f in events if isinstance(f, EndOfTurnFrame)] == [1, 2, 3]
     assert run.ctx is not None
     for turn in run.ctx.latency.turns:

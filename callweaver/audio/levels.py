@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["level_dbfs"]
+__all__ = ["level_dbfs", "spectral_flatness", "speech_problem"]
 
 
 def level_dbfs(pcm: bytes) -> float:
@@ -20,3 +20,42 @@ def level_dbfs(pcm: bytes) -> float:
         return -math.inf
     rms = math.sqrt(float(np.mean(samples * samples)))
     return 20 * math.log10(rms / 32768) if rms > 0 else -math.inf
+
+
+def spectral_flatness(pcm: bytes, frame: int = 512) -> float:
+    """Wiener entropy of PCM16 audio, averaged over frames that are not silent: near 0.56 for
+    white noise (the mean of exponentially distributed periodogram bins over their geometric
+    mean), 0.01-0.3 for speech. 0 when there is no loud-enough frame."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768
+    n = samples.size // frame
+    if n == 0:
+        return 0.0
+    frames = samples[: n * frame].reshape(n, frame)
+    loud = frames[np.sqrt(np.mean(frames * frames, axis=1)) > 10 ** (-45 / 20)]
+    if loud.shape[0] == 0:
+        return 0.0
+    power = np.abs(np.fft.rfft(loud * np.hanning(frame), axis=1))[:, 1:] ** 2 + 1e-12
+    flatness = np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1)
+    return float(np.mean(flatness))
+
+
+def speech_problem(pcm: bytes, sample_rate: int, *, final: bool) -> str | None:
+    """Why ``pcm`` cannot be a provider's synthesized speech, or None when it can: a torn
+    sample, an impossible rate, mostly clipped, noise-like, or (``final``: the whole of
+    it) silent."""
+    if len(pcm) % 2:
+        return f"odd byte count {len(pcm)}: not PCM16"
+    if not 4000 <= sample_rate <= 96000:
+        return f"sample rate {sample_rate} Hz"
+    samples = np.frombuffer(pcm, dtype="<i2")
+    if samples.size == 0:
+        return "no audio" if final else None
+    clipped = float(np.mean(np.abs(samples.astype(np.int32)) >= 32000))
+    if clipped > 0.05:
+        return f"{clipped:.0%} of samples clipped"
+    flatness = spectral_flatness(pcm)
+    if flatness > 0.4:
+        return f"noise, not speech (spectral flatness {flatness:.2f})"
+    if final and level_dbfs(pcm) < -60:
+        return "silence"
+    return None

@@ -5,7 +5,12 @@ from callweaver.frames.base import Frame
 from callweaver.frames.control import CancelFrame, EndFrame, InterruptFrame, StartFrame
 from callweaver.frames.dtmf import DTMFFrame
 from callweaver.frames.metrics import ErrorFrame, MetricsFrame
-from callweaver.frames.speech import EndOfTurnFrame, SpeechStartedFrame, SpeechStoppedFrame
+from callweaver.frames.speech import (
+    EndOfTurnFrame,
+    SpeechPausedFrame,
+    SpeechStartedFrame,
+    SpeechStoppedFrame,
+)
 from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
 
 __all__ = [
@@ -22,6 +27,7 @@ __all__ = [
     "OutputAudioFrame",
     "ReplyEndFrame",
     "ReplyTextFrame",
+    "SpeechPausedFrame",
     "SpeechStartedFrame",
     "SpeechStoppedFrame",
     "StartFrame",

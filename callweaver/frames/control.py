@@ -14,10 +14,15 @@ from callweaver.frames.base import Frame
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartFrame(Frame):
-    """The call is starting: processors open what they need."""
+    """The call is starting: processors open what they need. The rates are the transport's
+    (caller audio in, reply audio out), so that a TTS stage speaks at the rate the transport
+    sends."""
 
     system = True
     control = True
+
+    in_sample_rate: int = 16000
+    out_sample_rate: int = 16000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

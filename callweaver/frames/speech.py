@@ -20,6 +20,16 @@ class SpeechStartedFrame(Frame):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechPausedFrame(Frame):
+    """The caller's speech paused at ``pts_ns`` (audio clock, just after the last voiced
+    sample): a candidate end of turn, before the endpoint decision. Stages may start work
+    that a real end of turn would need (a speculative transcription); the pause becomes the
+    end only if :class:`SpeechStoppedFrame` follows with the same ``pts_ns``."""
+
+    pts_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechStoppedFrame(Frame):
     """The caller stopped speaking; ``pts_ns`` is the audio-clock time just after the last voiced
     sample and ``speech_end_ns`` the same instant on the call's monotonic clock."""

@@ -37,7 +37,10 @@ from callweaver.runtime.processor import Processor
 
 
 class CallIO(Protocol):
-    """What a transport gives a call: frames in, frames out, and a flush for barge-in."""
+    """What a transport gives a call: frames in, frames out, and a flush for barge-in.
+
+    A transport may also say its audio rates as ``in_sample_rate`` and ``out_sample_rate``
+    attributes (16000 when absent); the call passes them on in its :class:`StartFrame`."""
 
     def frames(self) -> AsyncIterator[Frame]:
         """The caller's frames (audio, DTMF...); the iterator ends when the caller's side
@@ -200,7 +203,12 @@ class Call:
             return CallReport(self.call_id, self._cancel_reason, 0, [], [])
         self.state = CallState.STARTING
         entry = self._wire(io)
-        start = StartFrame(call_id=self.call_id, ts_ns=started)
+        start = StartFrame(
+            call_id=self.call_id,
+            ts_ns=started,
+            in_sample_rate=getattr(io, "in_sample_rate", 16000),
+            out_sample_rate=getattr(io, "out_sample_rate", 16000),
+        )
         for actor in self.actors.values():
             actor.inbox.put_nowait(start)
         reason = "completed"

@@ -26,7 +26,10 @@ from callweaver.processors.denoise import Denoise
 from callweaver.processors.echo import Echo
 from callweaver.processors.energy_vad import EnergyVAD
 from callweaver.processors.passthrough import Identity, Passthrough
+from callweaver.processors.reply import AnswersReply, LLMReply
 from callweaver.processors.silero_vad import SileroVAD
+from callweaver.processors.stt import SpeechToText
+from callweaver.processors.tts import TextToSpeech
 from callweaver.runtime.processor import NoParams, Processor
 
 ENTRY_POINT_GROUP = "callweaver.processors"
@@ -38,6 +41,10 @@ BUILTINS: Mapping[str, type[Processor]] = {
     "silero_vad": SileroVAD,
     "echo": Echo,
     "denoise": Denoise,
+    "stt": SpeechToText,
+    "llm": LLMReply,
+    "answers": AnswersReply,
+    "tts": TextToSpeech,
 }
 
 

@@ -7,6 +7,8 @@ or not (:meth:`VoiceActivity.classify`). From those decisions this module runs t
   the audio-clock time of the first voiced sample of the run;
 - speech for ``interrupt_min_ms`` (counted from that first sample) interrupts the bot's reply,
   when ``barge_in`` is on: a cough or a click shorter than that never cuts the bot off;
+- the first silent window after speech is a pause: :class:`SpeechPausedFrame`, so that later
+  stages may start work early (speculative transcription);
 - silence for ``stop_ms`` after the last voiced sample closes the turn (the endpoint):
   :class:`SpeechStoppedFrame` and :class:`EndOfTurnFrame`, with the latency marks
   ``speech_end`` (arrival of the last voiced sample) and ``endpoint`` (now).
@@ -53,7 +55,12 @@ from callweaver.audio.resample import Resampler
 from callweaver.frames.audio import InputAudioFrame
 from callweaver.frames.base import Frame
 from callweaver.frames.metrics import MetricsFrame
-from callweaver.frames.speech import EndOfTurnFrame, SpeechStartedFrame, SpeechStoppedFrame
+from callweaver.frames.speech import (
+    EndOfTurnFrame,
+    SpeechPausedFrame,
+    SpeechStartedFrame,
+    SpeechStoppedFrame,
+)
 from callweaver.resources import smart_turn
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
@@ -233,6 +240,14 @@ class VoiceActivity(Processor):
             if self._speech_end is None:
                 assert self._last_voiced is not None
                 self._speech_end = self._last_voiced.offset_pts
+                await self.emit(
+                    SpeechPausedFrame(
+                        call_id=ctx.call_id,
+                        turn_id=ctx.turn_id,
+                        ts_ns=ctx.now_ns(),
+                        pts_ns=self._speech_end,
+                    )
+                )
             self._silence_ns = w.end_pts - self._speech_end
         else:
             self._run_start = None

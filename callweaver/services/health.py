@@ -81,6 +81,12 @@ class CircuitBreaker:
         self.rejected += 1
         return False
 
+    def release(self) -> None:
+        """A request that :meth:`allow` let through ended with no verdict (the caller
+        abandoned it): its half-open probe slot is free again."""
+        if self._state is BreakerState.HALF_OPEN and self._probes:
+            self._probes -= 1
+
     def record_success(self) -> None:
         self.successes += 1
         self._failures = 0
@@ -129,3 +135,15 @@ class ProviderHealth:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [b.snapshot() for b in self._breakers.values()]
+
+
+_process_health: ProviderHealth | None = None
+
+
+def shared_health() -> ProviderHealth:
+    """The process's breakers: every call's failover wrappers share them, so a provider that
+    fails for one call is skipped by the others instead of each paying a timeout."""
+    global _process_health
+    if _process_health is None:
+        _process_health = ProviderHealth()
+    return _process_health

@@ -17,6 +17,7 @@ import numpy as np
 from callweaver.errors import TransportError
 from callweaver.frames.audio import InputAudioFrame, OutputAudioFrame
 from callweaver.frames.base import Frame
+from callweaver.frames.text import ReplyTextFrame, TranscriptFrame
 from callweaver.runtime.clock import Clock
 from callweaver.transports.wav import Pcm, read_wav, write_wav
 
@@ -39,6 +40,7 @@ class FileIO:
         self.clock = clock
         self.realtime = realtime
         self.frame_bytes = audio.sample_rate * frame_ms // 1000 * 2
+        self.in_sample_rate = self.out_sample_rate = audio.sample_rate
         self.tail_ms = tail_ms
         self._t0: int | None = None
         self._played_to = 0
@@ -46,6 +48,8 @@ class FileIO:
         self._cursor = 0
         self.frames_in = 0
         self.frames_out = 0
+        self.conversation: list[tuple[int, str, str]] = []
+        """(turn, "caller" or "bot", text): what was heard and said, in order."""
         self.flushed_samples = 0
 
     @classmethod
@@ -75,8 +79,12 @@ class FileIO:
         return self._played_to
 
     async def write(self, frame: Frame) -> None:
-        """Lay reply audio on the outbound timeline; other frames are ignored by a file."""
+        """Lay reply audio on the outbound timeline; note transcripts and reply text."""
         if not isinstance(frame, OutputAudioFrame):
+            if isinstance(frame, TranscriptFrame) and frame.final:
+                self.conversation.append((frame.turn_id, "caller", frame.text))
+            elif isinstance(frame, ReplyTextFrame):
+                self.conversation.append((frame.turn_id, "bot", frame.text))
             return
         if frame.sample_rate != self.audio.sample_rate or frame.channels != 1:
             raise TransportError(

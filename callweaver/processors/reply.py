@@ -1,0 +1,195 @@
+"""Reply nodes: a final transcript in, the bot's reply out as sentences for speech.
+
+Both node types hold an :class:`~callweaver.services.llm.LLM` and keep the call's
+conversation:
+
+- ``llm``: any OpenAI-compatible chat model, with providers in failover order
+  (:class:`~callweaver.services.failover.FailoverLLM`: a timeout on the first token, an
+  error, or an empty reply moves the turn to the next one), a system prompt and a bounded
+  history;
+- ``answers``: the offline default, the deployment's declared answers matched by meaning
+  (:class:`~callweaver.services.answers.AnswersLLM`).
+
+The streamed pieces are cut into sentences (:class:`~callweaver.text.sentences.
+SentenceSplitter`) and each goes out as a :class:`ReplyTextFrame` as soon as it is complete,
+so that speech starts with the first sentence; :class:`ReplyEndFrame` closes the reply. The
+first piece marks ``first_token`` in the turn's latency.
+
+When the model fails (every provider, or one mid-reply), the caller hears ``fallback_reply``
+and the call goes on. Barge-in cancels the reply in flight; what was said of it stays in the
+conversation. Every frame passes through, transcripts included (a transport may show them),
+and so does reply text from an earlier stage's fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from callweaver.errors import ProviderError
+from callweaver.frames.base import Frame
+from callweaver.frames.control import StartFrame
+from callweaver.frames.metrics import MetricsFrame
+from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
+from callweaver.runtime.latency import Stage
+from callweaver.runtime.processor import Processor
+from callweaver.services.answers import AnswersLLM, AnswersParams
+from callweaver.services.catalog import LLMProviders
+from callweaver.services.failover import FailoverLLM, Switch
+from callweaver.services.llm import LLM, Message
+from callweaver.text.sentences import SentenceSplitter
+
+_FALLBACK = "Sorry, I'm having trouble answering right now. Please try again in a moment."
+
+
+class Reply(Processor):
+    """The conversation and the sentence streaming both node types share."""
+
+    def __init__(self, params: Any, *, system_prompt: str, fallback_reply: str) -> None:
+        super().__init__(params)
+        self.llm: LLM | None = None
+        self.system_prompt = system_prompt
+        self.fallback_reply = fallback_reply
+        self.history: list[Message] = []
+        self.max_history = 20
+        self._switches: list[Switch] = []
+
+    def build(self) -> LLM:
+        raise NotImplementedError
+
+    async def start(self, frame: StartFrame) -> None:
+        self.llm = self.build()
+
+    async def process(self, frame: Frame) -> None:
+        await self.emit(frame)  # transcripts too: a transport may show them
+        if isinstance(frame, TranscriptFrame) and frame.final and frame.text.strip():
+            await self._reply(frame)
+
+    def messages(self) -> list[Message]:
+        head = [Message("system", self.system_prompt)] if self.system_prompt else []
+        return head + self.history[-self.max_history :]
+
+    async def _reply(self, transcript: TranscriptFrame) -> None:
+        assert self.llm is not None
+        ctx = self.ctx
+        turn = transcript.turn_id
+        language = transcript.language
+        self.history.append(Message("user", transcript.text))
+        splitter = SentenceSplitter()
+        said: list[str] = []
+        failed = False
+        try:
+            async for piece in self.llm.stream(self.messages()):
+                if not said:
+                    ctx.mark(turn, Stage.FIRST_TOKEN)
+                said.append(piece)
+                for sentence in splitter.push(piece):
+                    await self._say(turn, sentence, language)
+            for sentence in splitter.flush():
+                await self._say(turn, sentence, language)
+        except ProviderError as exc:
+            failed = True
+            ctx.record_error(self.name, exc, "fallback")
+        finally:
+            if said:
+                self.history.append(Message("assistant", "".join(said).strip()))
+        await self.report(turn)
+        if failed:
+            ctx.mark(turn, Stage.FIRST_TOKEN)
+            await self._say(turn, self.fallback_reply, language)
+        await self.emit(ReplyEndFrame(call_id=ctx.call_id, turn_id=turn, ts_ns=ctx.now_ns()))
+
+    async def _say(self, turn: int, sentence: str, language: str) -> None:
+        ctx = self.ctx
+        await self.emit(
+            ReplyTextFrame(
+                call_id=ctx.call_id,
+                turn_id=turn,
+                ts_ns=ctx.now_ns(),
+                text=sentence,
+                sentence=True,
+                language=language,
+            )
+        )
+
+    async def report(self, turn: int) -> None:
+        """Metrics of the turn's reply: failover switches (and what a subclass adds)."""
+        switches, self._switches[:] = list(self._switches), []
+        for s in switches:
+            await self.metric(turn, f"failover.{s.stage}.{s.from_provider}", 1.0)
+
+    async def metric(self, turn: int, name: str, value: float) -> None:
+        ctx = self.ctx
+        await self.emit(
+            MetricsFrame(
+                call_id=ctx.call_id,
+                turn_id=turn,
+                ts_ns=ctx.now_ns(),
+                name=name,
+                value=value,
+                node=self.name,
+            )
+        )
+
+    async def close(self) -> None:
+        if self.llm is not None:
+            with contextlib.suppress(Exception):
+                await self.llm.aclose()
+
+
+class LLMParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: LLMProviders = Field(
+        description="LLM providers in failover order, e.g. [{type: openai, base_url: ..., "
+        "model: ...}]"
+    )
+    system_prompt: str = Field("", description="the system message of every request")
+    first_token_timeout_s: float = Field(
+        3.0, gt=0, description="per provider: no first token by then moves to the next one"
+    )
+    max_history: int = Field(20, ge=0, description="past messages sent with each request")
+    fallback_reply: str = Field(_FALLBACK, description="said when every provider failed")
+
+
+class LLMReply(Reply):
+    """The ``llm`` node."""
+
+    Params = LLMParams
+
+    def __init__(self, params: LLMParams) -> None:
+        super().__init__(
+            params, system_prompt=params.system_prompt, fallback_reply=params.fallback_reply
+        )
+        self.p = params
+        self.max_history = params.max_history
+
+    def build(self) -> LLM:
+        return FailoverLLM(
+            [spec.build() for spec in self.p.providers],
+            first_timeout_s=self.p.first_token_timeout_s,
+            on_switch=self._switches.append,
+        )
+
+
+class AnswersReply(Reply):
+    """The ``answers`` node: replies from the declared answers, offline."""
+
+    Params = AnswersLLM.Params
+
+    def __init__(self, params: AnswersParams) -> None:
+        super().__init__(params, system_prompt="", fallback_reply=params.no_match_reply)
+        self.answers: AnswersLLM | None = None
+
+    def build(self) -> LLM:
+        self.answers = AnswersLLM(self.params, name="answers")
+        return self.answers
+
+    async def report(self, turn: int) -> None:
+        match = getattr(self.answers, "last_match", None)
+        score = getattr(match, "score", None)
+        if score is not None:
+            await self.metric(turn, "answers_score", float(score))
+        await super().report(turn)

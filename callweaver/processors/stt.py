@@ -1,0 +1,254 @@
+"""The speech-to-text node: caller audio and turn edges in, a final transcript per turn out.
+
+It keeps the caller's recent audio; at :class:`SpeechStartedFrame` the turn's utterance starts
+(``preroll_ms`` before the first voiced sample, so that a soft first consonant is not cut);
+at :class:`EndOfTurnFrame` the utterance (up to the last voiced sample plus ``tail_ms``) goes
+to the provider and the transcript comes out as a final :class:`TranscriptFrame`, marked
+``final_transcript`` in the turn's latency.
+
+Speculative decoding (``speculative``): at :class:`SpeechPausedFrame`, the first silent
+window after speech, the node starts transcribing the utterance as it stands, while the VAD
+is still waiting to decide whether the pause ends the turn. If the turn ends at that same
+pause, the transcript is already done or under way: it lands up to ``stop_ms`` sooner. If the
+caller goes on, the result is dropped. It runs only when the model has a free slot, so that a
+speculation never delays another call's real transcription.
+
+Providers fail over (:class:`~callweaver.services.failover.FailoverSTT`). When every one has
+failed, the caller hears ``fallback_reply`` (sent on as reply text) and the call goes on.
+Caller audio is not passed on (``forward_audio`` to keep it); every other frame is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from callweaver.errors import ProviderError
+from callweaver.frames.audio import InputAudioFrame
+from callweaver.frames.base import Frame
+from callweaver.frames.control import InterruptFrame, StartFrame
+from callweaver.frames.metrics import MetricsFrame
+from callweaver.frames.speech import (
+    EndOfTurnFrame,
+    SpeechPausedFrame,
+    SpeechStartedFrame,
+    SpeechStoppedFrame,
+)
+from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
+from callweaver.runtime.latency import Stage
+from callweaver.runtime.processor import Processor
+from callweaver.services.catalog import STTProviders
+from callweaver.services.failover import FailoverSTT, Switch
+from callweaver.services.stt import STT, Transcript, Utterance
+
+_MS = 1_000_000
+_DETECTION_LAG_MS = 1000  # how late a VAD may announce a start, at most
+
+
+class STTParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: STTProviders = Field(
+        ["whisper"],
+        validate_default=True,
+        description="STT providers in failover order: a type name or {type: ..., params}",
+    )
+    language: str = Field("", description="the call's language (BCP-47); empty: provider's")
+    timeout_s: float = Field(4.0, gt=0, description="per provider, for a whole transcript")
+    speculative: bool = Field(True, description="start decoding at the first pause")
+    preroll_ms: int = Field(150, ge=0, description="audio kept from before speech start")
+    tail_ms: int = Field(100, ge=0, description="audio kept after the last voiced sample")
+    max_utterance_s: float = Field(30.0, gt=0, description="longer turns keep their end")
+    forward_audio: bool = Field(False, description="pass caller audio on downstream")
+    fallback_reply: str = Field(
+        "Sorry, I couldn't hear that. Could you say it again?",
+        description="said when every provider failed",
+    )
+
+
+class _Speculation:
+    """A transcription started at a pause: which pause, and the work."""
+
+    __slots__ = ("pts_ns", "task")
+
+    def __init__(self, pts_ns: int, task: asyncio.Task[Transcript]) -> None:
+        self.pts_ns = pts_ns
+        self.task = task
+
+
+class SpeechToText(Processor):
+    """See the module docstring."""
+
+    Params = STTParams
+
+    def __init__(self, params: STTParams | None = None) -> None:
+        super().__init__(params)
+        self.p = params or STTParams()
+        self.stt: FailoverSTT | None = None
+        self._recent: deque[InputAudioFrame] = deque()
+        self._turn: list[InputAudioFrame] | None = None
+        self._speech_end_pts: int | None = None
+        self._speculation: _Speculation | None = None
+        self._switches: list[Switch] = []
+        self.speculations_used = 0
+        self.speculations_dropped = 0
+
+    def providers(self) -> list[STT]:
+        """The providers in failover order, built from the params."""
+        return [spec.build() for spec in self.p.providers]
+
+    async def start(self, frame: StartFrame) -> None:
+        self.stt = FailoverSTT(
+            self.providers(), first_timeout_s=self.p.timeout_s, on_switch=self._switches.append
+        )
+
+    async def process(self, frame: Frame) -> None:
+        if isinstance(frame, InputAudioFrame):
+            self._keep(frame)
+            if self.p.forward_audio:
+                await self.emit(frame)
+            return
+        if isinstance(frame, SpeechStartedFrame):
+            start = frame.pts_ns - self.p.preroll_ms * _MS
+            self._turn = [f for f in self._recent if f.pts_ns + f.duration_ns > start]
+            self._speech_end_pts = None
+            self._drop_speculation()
+        elif isinstance(frame, SpeechPausedFrame):
+            self._speculate(frame)
+        elif isinstance(frame, SpeechStoppedFrame):
+            self._speech_end_pts = frame.pts_ns
+        elif isinstance(frame, EndOfTurnFrame):
+            await self.emit(frame)
+            await self._final(frame)
+            return
+        await self.emit(frame)
+
+    def _keep(self, frame: InputAudioFrame) -> None:
+        recent = self._recent
+        recent.append(frame)
+        keep_ns = (self.p.preroll_ms + _DETECTION_LAG_MS) * _MS
+        while recent and frame.pts_ns - recent[0].pts_ns > keep_ns:
+            recent.popleft()
+        turn = self._turn
+        if turn is not None:
+            turn.append(frame)
+            limit = self.p.max_utterance_s * 1e9
+            while turn and frame.pts_ns - turn[0].pts_ns > limit:
+                turn.pop(0)
+
+    def _utterance(self, end_pts: int | None) -> Utterance | None:
+        turn = self._turn
+        if not turn:
+            return None
+        rate = turn[-1].sample_rate
+        stop = None if end_pts is None else end_pts + self.p.tail_ms * _MS
+        pcm = b"".join(
+            f.pcm for f in turn if f.sample_rate == rate and (stop is None or f.pts_ns < stop)
+        )
+        return Utterance(pcm, rate, self.p.language)
+
+    def _speculate(self, frame: SpeechPausedFrame) -> None:
+        if not self.p.speculative or self.stt is None or self._turn is None:
+            return
+        if any(getattr(p, "busy", False) for p in self.stt.providers):
+            return  # never take a slot another call's final transcript may need
+        self._drop_speculation()
+        # the tail after the pause has not arrived yet: decode what there is
+        utterance = self._utterance(None)
+        if utterance is None:
+            return
+        task = asyncio.ensure_future(self.stt.transcribe(utterance))
+        self._speculation = _Speculation(frame.pts_ns, task)
+
+    def _drop_speculation(self) -> None:
+        spec, self._speculation = self._speculation, None
+        if spec is not None:
+            self.speculations_dropped += 1
+            spec.task.cancel()
+
+    async def _final(self, frame: EndOfTurnFrame) -> None:
+        ctx = self.ctx
+        turn_id = frame.turn_id
+        spec, self._speculation = self._speculation, None
+        end = self._speech_end_pts
+        try:
+            if spec is not None and end is not None and spec.pts_ns == end:
+                self.speculations_used += 1
+                result = await spec.task
+            else:
+                if spec is not None:
+                    self.speculations_dropped += 1
+                    spec.task.cancel()
+                utterance = self._utterance(end)
+                self._turn = None
+                if utterance is None:
+                    return
+                assert self.stt is not None
+                result = await self.stt.transcribe(utterance)
+        except ProviderError as exc:
+            ctx.record_error(self.name, exc, "fallback")
+            await self._report_switches(turn_id)
+            await self._fallback(turn_id)
+            return
+        self._turn = None
+        await self._report_switches(turn_id)
+        now = ctx.now_ns()
+        ctx.mark(turn_id, Stage.FINAL_TRANSCRIPT, now)
+        if not result.text:
+            await self._metric(turn_id, "stt_empty", 1.0)
+            return
+        await self.emit(
+            TranscriptFrame(
+                call_id=ctx.call_id,
+                turn_id=turn_id,
+                ts_ns=now,
+                text=result.text,
+                final=True,
+                language=result.language or self.p.language,
+                confidence=result.confidence,
+            )
+        )
+
+    async def _fallback(self, turn_id: int) -> None:
+        ctx = self.ctx
+        await self.emit(
+            ReplyTextFrame(
+                call_id=ctx.call_id,
+                turn_id=turn_id,
+                ts_ns=ctx.now_ns(),
+                text=self.p.fallback_reply,
+                sentence=True,
+                language=self.p.language,
+            )
+        )
+        await self.emit(ReplyEndFrame(call_id=ctx.call_id, turn_id=turn_id, ts_ns=ctx.now_ns()))
+
+    async def _report_switches(self, turn_id: int) -> None:
+        switches, self._switches[:] = list(self._switches), []
+        for s in switches:
+            await self._metric(turn_id, f"failover.{s.stage}.{s.from_provider}", 1.0)
+
+    async def _metric(self, turn_id: int, name: str, value: float) -> None:
+        ctx = self.ctx
+        await self.emit(
+            MetricsFrame(
+                call_id=ctx.call_id,
+                turn_id=turn_id,
+                ts_ns=ctx.now_ns(),
+                name=name,
+                value=value,
+                node=self.name,
+            )
+        )
+
+    async def on_interrupt(self, frame: InterruptFrame) -> None:
+        """Barge-in cancels reply work, not the caller's turn: keep the utterance."""
+
+    async def close(self) -> None:
+        self._drop_speculation()
+        if self.stt is not None:
+            with contextlib.suppress(Exception):
+                await self.stt.aclose()

@@ -1,0 +1,210 @@
+"""The text-to-speech node: reply text in, reply audio out at the transport's rate.
+
+Each complete sentence (:class:`ReplyTextFrame` with ``sentence``; streamed pieces are joined
+into sentences first) is synthesized at once and its audio leaves in ``chunk_ms`` frames as
+the provider delivers it, resampled to the rate the transport announced in its
+:class:`StartFrame` (or ``sample_rate``). So the first sentence plays while the next is being
+synthesized. The first chunk marks ``first_tts_audio`` in the turn's latency.
+
+Providers fail over (:class:`~callweaver.services.failover.FailoverTTS`: an error, no first
+audio within ``first_audio_timeout_s``, or audio that is not speech moves the sentence to the
+next provider). When every provider has failed, the caller hears ``fallback_text``, spoken
+once at start-up (cached per process) for exactly this case, and the call goes on; each
+failed sentence is recorded in the call's report.
+
+Reply text frames are passed on ahead of their audio (a transport may show them); every
+other frame passes through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from callweaver.audio.resample import Resampler, resample
+from callweaver.errors import ProviderError
+from callweaver.frames.audio import OutputAudioFrame
+from callweaver.frames.base import Frame
+from callweaver.frames.control import InterruptFrame, StartFrame
+from callweaver.frames.metrics import MetricsFrame
+from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame
+from callweaver.runtime.latency import Stage
+from callweaver.runtime.processor import Processor
+from callweaver.services.catalog import TTSProviders
+from callweaver.services.failover import FailoverTTS, Switch
+from callweaver.services.tts import Speech
+from callweaver.text.sentences import SentenceSplitter
+
+log = logging.getLogger("callweaver.tts")
+
+_FALLBACK = "Sorry, I'm having a technical problem. Please hold on or call back shortly."
+
+
+class TTSParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: TTSProviders = Field(
+        ["piper", "flite"],
+        validate_default=True,
+        description="TTS providers in failover order: a type name or {type: ..., params}",
+    )
+    first_audio_timeout_s: float = Field(
+        2.0, gt=0, description="per provider: no first audio by then moves to the next one"
+    )
+    check_ms: int = Field(250, ge=0, description="audio checked for speech before it plays")
+    sample_rate: int | None = Field(
+        None, ge=8000, le=48000, description="output rate; default: the transport's"
+    )
+    chunk_ms: int = Field(20, ge=10, le=200, description="size of the reply audio frames")
+    fallback_text: str = Field(_FALLBACK, description="said when every provider failed")
+    language: str = Field("", description="default language of the reply")
+
+
+_fallback_audio: dict[tuple[str, str, int], bytes] = {}
+
+
+class TextToSpeech(Processor):
+    """See the module docstring."""
+
+    Params = TTSParams
+
+    def __init__(self, params: TTSParams | None = None) -> None:
+        super().__init__(params)
+        self.p = params or TTSParams()
+        self.tts: FailoverTTS | None = None
+        self.rate = self.p.sample_rate or 16000
+        self._splitter = SentenceSplitter()
+        self._switches: list[Switch] = []
+        self._fallback: bytes = b""
+        self._fell_back: set[int] = set()
+
+    async def start(self, frame: StartFrame) -> None:
+        self.rate = self.p.sample_rate or frame.out_sample_rate
+        self.tts = FailoverTTS(
+            [spec.build() for spec in self.p.providers],
+            first_timeout_s=self.p.first_audio_timeout_s,
+            check_ms=self.p.check_ms,
+            on_switch=self._switches.append,
+        )
+        self._fallback = await self._fallback_audio()
+
+    async def _fallback_audio(self) -> bytes:
+        assert self.tts is not None
+        key = (self.p.fallback_text, self.tts.name, self.rate)
+        found = _fallback_audio.get(key)
+        if found is None:
+            try:
+                found = await self._synthesize_all(self.p.fallback_text)
+            except ProviderError as exc:
+                log.error("fallback audio could not be synthesized: %s", exc)
+                return b""  # tried again by the next call
+            finally:
+                self._switches.clear()
+            _fallback_audio[key] = found
+        return found
+
+    async def _synthesize_all(self, text: str) -> bytes:
+        assert self.tts is not None
+        parts = []
+        async for speech in self.tts.synthesize(text, self.p.language):
+            parts.append(resample(speech.pcm, speech.sample_rate, self.rate))
+        return b"".join(parts)
+
+    async def process(self, frame: Frame) -> None:
+        if isinstance(frame, ReplyTextFrame):
+            await self.emit(frame)
+            language = frame.language or self.p.language
+            sentences = [frame.text] if frame.sentence else self._splitter.push(frame.text)
+            for sentence in sentences:
+                await self._speak(frame.turn_id, sentence, language)
+            return
+        if isinstance(frame, ReplyEndFrame):
+            for sentence in self._splitter.flush():
+                await self._speak(frame.turn_id, sentence, self.p.language)
+        await self.emit(frame)
+
+    async def _speak(self, turn: int, text: str, language: str) -> None:
+        assert self.tts is not None
+        if not text.strip() or turn in self._fell_back:
+            return
+        ctx = self.ctx
+        resampler: Resampler | None = None
+        pending = b""
+        step = self.rate * self.p.chunk_ms // 1000 * 2
+        spoke = False
+        try:
+            async for speech in self.tts.synthesize(text, language):
+                if not spoke:
+                    ctx.mark(turn, Stage.FIRST_TTS_AUDIO)
+                    spoke = True
+                if resampler is None or resampler.in_rate != speech.sample_rate:
+                    resampler = self._resampler(speech)
+                pending += resampler.process(speech.pcm) if resampler else speech.pcm
+                cut = len(pending) - len(pending) % step
+                if cut:
+                    await self._out(turn, pending[:cut], step)
+                    pending = pending[cut:]
+            if resampler is not None:
+                pending += resampler.flush()
+            await self._out(turn, pending, step)
+        except ProviderError as exc:
+            ctx.record_error(self.name, exc, "fallback")
+            await self._report(turn)
+            if not spoke:
+                # nothing of this sentence was heard: the caller hears the fallback instead,
+                # once per turn (the turn's next sentences would fail the same way)
+                self._fell_back.add(turn)
+                await self._out(turn, self._fallback, step)
+            return
+        await self._report(turn)
+
+    def _resampler(self, speech: Speech) -> Resampler | None:
+        if speech.sample_rate == self.rate:
+            return None
+        return Resampler(speech.sample_rate, self.rate)
+
+    async def _out(self, turn: int, pcm: bytes, step: int) -> None:
+        ctx = self.ctx
+        for i in range(0, len(pcm), step):
+            await self.emit(
+                OutputAudioFrame(
+                    call_id=ctx.call_id,
+                    turn_id=turn,
+                    ts_ns=ctx.now_ns(),
+                    pcm=pcm[i : i + step],
+                    sample_rate=self.rate,
+                )
+            )
+
+    async def _report(self, turn: int) -> None:
+        switches, self._switches[:] = list(self._switches), []
+        ctx = self.ctx
+        for s in switches:
+            log.warning(
+                "call %s turn %d: tts %s failed (%s), next: %s",
+                ctx.call_id,
+                turn,
+                s.from_provider,
+                s.reason,
+                s.to_provider,
+            )
+            await self.emit(
+                MetricsFrame(
+                    call_id=ctx.call_id,
+                    turn_id=turn,
+                    ts_ns=ctx.now_ns(),
+                    name=f"failover.tts.{s.from_provider}",
+                    value=1.0,
+                    node=self.name,
+                )
+            )
+
+    async def on_interrupt(self, frame: InterruptFrame) -> None:
+        self._splitter = SentenceSplitter()
+
+    async def close(self) -> None:
+        if self.tts is not None:
+            with contextlib.suppress(Exception):
+                await self.tts.aclose()

@@ -1,0 +1,313 @@
+"""Failover: several providers of a stage behind the interface of one.
+
+``FailoverTTS([piper, flite])`` is a :class:`~.tts.TTS`, ``FailoverSTT`` an
+:class:`~.stt.STT` and ``FailoverLLM`` an :class:`~.llm.LLM`: a node holds one provider and
+never knows whether it is a wrapper. For each request the wrapper tries its providers in
+order:
+
+- a provider whose circuit breaker (:mod:`.health`, shared by every call of the process) is
+  open is skipped at no cost, and so is one that cannot speak the request's language
+  (``languages`` attribute; not a failure);
+- an error, or no first result within the first-result timeout (the first audio chunk, the
+  first token, the whole transcript), moves the same request to the next provider: the
+  caller hears no gap beyond that timeout;
+- TTS audio is checked before it is let through (:func:`~callweaver.audio.levels.
+  speech_problem`): a provider that returns noise, clipped audio, or 1.5 s of silence (or a
+  whole sentence of it) has failed;
+- once a stream has delivered its first result the request stays with that provider: a later
+  failure is recorded on its breaker and raised (the pieces already spoken cannot be taken
+  back, and repeating them on another provider would be worse);
+- when every provider failed or was skipped, :class:`~callweaver.errors.ProvidersExhausted`
+  says what each one did; the node then falls back (spoken fallback audio, a fallback reply).
+
+Each move from one provider to the next is reported to ``on_switch`` (the nodes turn it into
+a metric and a log line with the call id) and counted in :attr:`Failover.switches`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from callweaver.audio.levels import level_dbfs, speech_problem
+from callweaver.errors import ProviderError, ProvidersExhausted
+from callweaver.services.health import CircuitBreaker, ProviderHealth, shared_health
+from callweaver.services.llm import LLM, Message
+from callweaver.services.stt import STT, Transcript, Utterance
+from callweaver.services.tts import TTS, Speech
+
+P = TypeVar("P")
+
+_SILENCE_VERDICT_MS = 1500  # this much silence at the start of a sentence is a failure
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """The request left ``from_provider`` (for ``reason``) for ``to_provider`` (None: none
+    was left)."""
+
+    stage: str
+    from_provider: str
+    to_provider: str | None
+    reason: str
+
+
+SwitchObserver = Callable[[Switch], None]
+
+
+def _speaks(provider: object, language: str) -> bool:
+    languages: frozenset[str] | None = getattr(provider, "languages", None)
+    if not language or languages is None:
+        return True
+    return language in languages or language.split("-")[0].lower() in languages
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return str(exc) or type(exc).__name__
+
+
+class Failover(Generic[P]):
+    """The part the three wrappers share: provider order, breakers, switch reports."""
+
+    stage = "provider"
+
+    def __init__(
+        self,
+        providers: Sequence[P],
+        *,
+        first_timeout_s: float,
+        health: ProviderHealth | None = None,
+        on_switch: SwitchObserver | None = None,
+    ) -> None:
+        if not providers:
+            raise ValueError(f"a failover {self.stage} needs at least one provider")
+        names = [self._name(p) for p in providers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"provider names must differ (got {names}): give each a name:")
+        self.providers = list(providers)
+        self.first_timeout_s = first_timeout_s
+        self.health = health or shared_health()
+        self.on_switch = on_switch
+        self.switches = 0
+        self.name = "+".join(names)
+
+    @staticmethod
+    def _name(provider: P) -> str:
+        name: str = getattr(provider, "name")  # noqa: B009 - the protocols' attribute
+        return name
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """What at least one provider speaks (None: any)."""
+        found: set[str] = set()
+        for p in self.providers:
+            langs: frozenset[str] | None = getattr(p, "languages", None)
+            if langs is None:
+                return None
+            found |= langs
+        return frozenset(found)
+
+    def _candidates(self, language: str, attempts: list[tuple[str, str]]) -> list[P]:
+        """Providers that may take the request, in order; the others noted in attempts.
+        Breakers are asked lazily in :meth:`_admit`, so a half-open probe is only reserved
+        for the provider that is actually tried."""
+        out = []
+        for p in self.providers:
+            if _speaks(p, language):
+                out.append(p)
+            else:
+                attempts.append((self._name(p), f"does not speak {language}"))
+        return out
+
+    def _admit(self, provider: P, attempts: list[tuple[str, str]]) -> CircuitBreaker | None:
+        breaker = self.health.breaker(self._name(provider))
+        if breaker.allow():
+            return breaker
+        attempts.append((self._name(provider), f"circuit {breaker.state.value}"))
+        return None
+
+    def _failed(
+        self,
+        provider: P,
+        breaker: CircuitBreaker,
+        exc: BaseException,
+        attempts: list[tuple[str, str]],
+        rest: Sequence[P],
+    ) -> None:
+        breaker.record_failure(exc)
+        reason = _reason(exc)
+        attempts.append((self._name(provider), reason))
+        self.switches += 1
+        if self.on_switch is not None:
+            nxt = self._name(rest[0]) if rest else None
+            self.on_switch(Switch(self.stage, self._name(provider), nxt, reason))
+
+    async def aclose(self) -> None:
+        for p in self.providers:
+            with contextlib.suppress(Exception):
+                await getattr(p, "aclose")()  # noqa: B009
+
+
+class FailoverSTT(Failover[STT]):
+    """An STT over several; the first-result timeout covers the whole transcription."""
+
+    stage = "stt"
+
+    async def transcribe(self, utterance: Utterance) -> Transcript:
+        attempts: list[tuple[str, str]] = []
+        candidates = self._candidates(utterance.language, attempts)
+        for i, provider in enumerate(candidates):
+            breaker = self._admit(provider, attempts)
+            if breaker is None:
+                continue
+            try:
+                async with asyncio.timeout(self.first_timeout_s):
+                    result = await provider.transcribe(utterance)
+            except (Exception, TimeoutError) as exc:
+                self._failed(provider, breaker, exc, attempts, candidates[i + 1 :])
+                continue
+            except asyncio.CancelledError:
+                breaker.release()
+                raise
+            breaker.record_success()
+            return result
+        raise ProvidersExhausted(self.stage, attempts)
+
+
+class _StreamFailover(Failover[P]):
+    """LLM and TTS: a stream whose first item must come within the timeout."""
+
+    def _open(self, provider: P, request: Any) -> AsyncIterator[Any]:
+        raise NotImplementedError
+
+    def _check(self, first: list[Any], done: bool) -> str | None:
+        """A problem with the stream's first items (None: let them through)."""
+        return None
+
+    def _enough(self, first: list[Any]) -> bool:
+        """Have enough items arrived to judge the stream?"""
+        return True
+
+    async def _stream(self, request: Any, language: str) -> AsyncIterator[Any]:
+        attempts: list[tuple[str, str]] = []
+        candidates = self._candidates(language, attempts)
+        for i, provider in enumerate(candidates):
+            breaker = self._admit(provider, attempts)
+            if breaker is None:
+                continue
+            stream = self._open(provider, request)
+            first: list[Any] = []
+            done = False
+            try:
+                async with asyncio.timeout(self.first_timeout_s):
+                    while not self._enough(first):
+                        try:
+                            first.append(await anext(stream))
+                        except StopAsyncIteration:
+                            done = True
+                            break
+                problem = self._check(first, done)
+                if problem is not None:
+                    raise ProviderError(self._name(provider), problem, retryable=True)
+            except (Exception, TimeoutError) as exc:
+                await _close(stream)
+                self._failed(provider, breaker, exc, attempts, candidates[i + 1 :])
+                continue
+            except BaseException:
+                await _close(stream)
+                breaker.release()
+                raise
+            # the stream is this provider's now
+            try:
+                for item in first:
+                    yield item
+                if not done:
+                    async for item in stream:
+                        yield item
+            except (Exception, TimeoutError) as exc:
+                breaker.record_failure(exc)
+                raise
+            except BaseException:  # the consumer went away (barge-in): the provider worked
+                breaker.record_success()
+                raise
+            finally:
+                await _close(stream)
+            breaker.record_success()
+            return
+        raise ProvidersExhausted(self.stage, attempts)
+
+
+async def _close(stream: AsyncIterator[Any]) -> None:
+    closer = getattr(stream, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
+
+
+class FailoverLLM(_StreamFailover[LLM]):
+    """An LLM over several; the timeout is on the first token. An empty reply is a
+    failure."""
+
+    stage = "llm"
+
+    def _open(self, provider: LLM, request: Any) -> AsyncIterator[str]:
+        return provider.stream(request)
+
+    def _enough(self, first: list[Any]) -> bool:
+        return any(piece.strip() for piece in first)
+
+    def _check(self, first: list[Any], done: bool) -> str | None:
+        return "empty reply" if not any(piece.strip() for piece in first) else None
+
+    def stream(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+        return self._stream(messages, "")
+
+
+class FailoverTTS(_StreamFailover[TTS]):
+    """A TTS over several; the timeout is on the first audio, and the first ``check_ms`` of
+    audio (or the whole sentence, if shorter) must pass the speech check before any of it
+    is let through."""
+
+    stage = "tts"
+
+    def __init__(
+        self,
+        providers: Sequence[TTS],
+        *,
+        first_timeout_s: float,
+        check_ms: int = 250,
+        health: ProviderHealth | None = None,
+        on_switch: SwitchObserver | None = None,
+    ) -> None:
+        super().__init__(
+            providers, first_timeout_s=first_timeout_s, health=health, on_switch=on_switch
+        )
+        self.check_ms = check_ms
+
+    def _open(self, provider: TTS, request: Any) -> AsyncIterator[Speech]:
+        text, language = request
+        return provider.synthesize(text, language)
+
+    def _enough(self, first: list[Any]) -> bool:
+        ms = sum(s.duration_s for s in first) * 1000
+        if ms >= _SILENCE_VERDICT_MS:
+            return True
+        # leading silence is normal: judge once some of the audio is sound
+        return ms >= self.check_ms and level_dbfs(b"".join(s.pcm for s in first)) > -60
+
+    def _check(self, first: list[Any], done: bool) -> str | None:
+        if not first:
+            return "no audio"
+        rates = {s.sample_rate for s in first}
+        if len(rates) > 1:
+            return f"sample rate changed mid-sentence ({sorted(rates)})"
+        whole = done or sum(s.duration_s for s in first) * 1000 >= _SILENCE_VERDICT_MS
+        return speech_problem(b"".join(s.pcm for s in first), first[0].sample_rate, final=whole)
+
+    def synthesize(self, text: str, language: str = "") -> AsyncIterator[Speech]:
+        return self._stream((text, language), language)

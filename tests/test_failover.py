@@ -1,0 +1,231 @@
+"""Failover wrappers: order, timeouts, breakers, audio checks, language skips.
+
+These use small in-process providers to pin the wrapper's rules down exactly; the same rules
+against real engines (flite, piper, espeak-ng and real broken processes) are in
+test_failover_engines.py.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import numpy as np
+import pytest
+
+from callweaver.errors import ProviderError, ProvidersExhausted
+from callweaver.runtime.clock import VirtualClock
+from callweaver.services.failover import FailoverLLM, FailoverSTT, FailoverTTS, Switch
+from callweaver.services.health import BreakerPolicy, BreakerState, ProviderHealth
+from callweaver.services.llm import Message
+from callweaver.services.stt import Transcript, Utterance
+from callweaver.services.tts import Speech
+
+RATE = 16000
+
+
+def voice(ms: int = 400) -> bytes:
+    """A harmonic, speech-like signal (not noise, not silence, not clipped)."""
+    t = np.arange(RATE * ms // 1000) / RATE
+    wave = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 12))
+    return (wave / np.max(np.abs(wave)) * 9000).astype("<i2").tobytes()
+
+
+class Tts:
+    def __init__(self, name: str, mode: str = "ok", languages: frozenset[str] | None = None):
+        self.name, self.mode, self.languages = name, mode, languages
+        self.calls = 0
+        self.closed_streams = 0
+
+    async def aclose(self) -> None:
+        pass
+
+    async def synthesize(self, text: str, language: str = "") -> AsyncIterator[Speech]:
+        self.calls += 1
+        try:
+            if self.mode == "raise":
+                raise ProviderError(self.name, "synthesis failed", retryable=True)
+            if self.mode == "bad_key":
+                raise ProviderError(self.name, "401 unauthorized", retryable=False)
+            if self.mode == "hang":
+                await asyncio.sleep(3600)
+            if self.mode == "noise":
+                rng = np.random.default_rng(1)
+                yield Speech((rng.standard_normal(RATE) * 6000).astype("<i2").tobytes(), RATE)
+                return
+            if self.mode == "silence":
+                yield Speech(bytes(RATE), RATE)
+                return
+            if self.mode == "odd":
+                yield Speech(b"\x01\x02\x03", RATE)
+                return
+            for _ in range(3):
+                yield Speech(voice(200), RATE)
+            if self.mode == "cut":
+                raise ProviderError(self.name, "socket closed", retryable=True)
+        finally:
+            self.closed_streams += 1
+
+
+def tts(*providers: Tts, timeout: float = 0.2) -> tuple[FailoverTTS, list[Switch], VirtualClock]:
+    clock = VirtualClock()
+    health = ProviderHealth(BreakerPolicy(failure_threshold=2, reset_after_s=30), clock)
+    switches: list[Switch] = []
+    wrapper = FailoverTTS(
+        list(providers), first_timeout_s=timeout, health=health, on_switch=switches.append
+    )
+    return wrapper, switches, clock
+
+
+async def speak(wrapper: FailoverTTS, text: str = "Hello.", language: str = "") -> bytes:
+    return b"".join([s.pcm async for s in wrapper.synthesize(text, language)])
+
+
+@pytest.mark.parametrize("mode", ["raise", "hang", "noise", "silence", "odd", "bad_key"])
+async def test_a_failing_provider_hands_the_same_sentence_to_the_next(mode: str) -> None:
+    bad, good = Tts("bad", mode), Tts("good")
+    wrapper, switches, _ = tts(bad, good)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    audio = await speak(wrapper)
+    assert len(audio) == 3 * len(voice(200))
+    assert good.calls == 1
+    assert [(s.from_provider, s.to_provider) for s in switches] == [("bad", "good")]
+    assert bad.closed_streams == 1  # the failed stream was closed, not leaked
+    if mode == "hang":
+        assert switches[0].reason == "timeout"
+        assert loop.time() - started < 2  # the gap is the timeout, not the hang
+
+
+async def test_breaker_opens_skips_then_probes_and_fails_back() -> None:
+    flaky, good = Tts("flaky", "raise"), Tts("good")
+    wrapper, _, clock = tts(flaky, good)
+    for _ in range(2):
+        await speak(wrapper)
+    assert wrapper.health.breaker("flaky").state is BreakerState.OPEN
+    await speak(wrapper)
+    assert flaky.calls == 2  # skipped while open: no timeout paid
+    flaky.mode = "ok"
+    await clock.advance(31)
+    await speak(wrapper)  # the half-open probe succeeds: failback
+    assert flaky.calls == 3 and good.calls == 3
+    assert wrapper.health.breaker("flaky").state is BreakerState.CLOSED
+    await speak(wrapper)
+    assert good.calls == 3
+
+
+async def test_non_retryable_error_opens_at_once_with_the_reason() -> None:
+    bad, good = Tts("bad", "bad_key"), Tts("good")
+    wrapper, _, _ = tts(bad, good)
+    await speak(wrapper)
+    snap = wrapper.health.breaker("bad").snapshot()
+    assert snap["state"] == "open" and "401" in snap["last_error"]
+
+
+async def test_every_provider_failing_says_what_each_did() -> None:
+    wrapper, _, _ = tts(Tts("a", "raise"), Tts("b", "noise"))
+    with pytest.raises(ProvidersExhausted) as err:
+        await speak(wrapper)
+    names = [name for name, _ in err.value.attempts]
+    assert names == ["a", "b"]
+    assert "noise" in err.value.attempts[1][1]
+
+
+async def test_a_failure_after_audio_went_out_stays_with_that_provider() -> None:
+    cut, good = Tts("cut", "cut"), Tts("good")
+    wrapper, _, _ = tts(cut, good)
+    got: list[Speech] = []
+    with pytest.raises(ProviderError):
+        async for s in wrapper.synthesize("Hello."):
+            got.append(s)
+    assert len(got) == 3 and good.calls == 0
+    assert wrapper.health.breaker("cut").snapshot()["failures"] == 1
+
+
+async def test_a_provider_that_cannot_speak_the_language_is_skipped_without_blame() -> None:
+    english, anything = Tts("en-only", languages=frozenset({"en"})), Tts("any")
+    wrapper, switches, _ = tts(english, anything)
+    await speak(wrapper, language="zh-HK")
+    assert english.calls == 0 and anything.calls == 1 and switches == []
+    assert wrapper.health.breaker("en-only").snapshot()["failures"] == 0
+    await speak(wrapper, language="en-US")
+    assert english.calls == 1
+
+
+async def test_an_abandoned_half_open_probe_frees_its_slot() -> None:
+    flaky, good = Tts("flaky", "raise"), Tts("good")
+    wrapper, _, clock = tts(flaky, good)
+    for _ in range(2):
+        await speak(wrapper)
+    await clock.advance(31)
+    flaky.mode = "hang"
+    task = asyncio.ensure_future(speak(wrapper))
+    await asyncio.sleep(0.02)
+    task.cancel()  # barge-in while the probe waits for first audio
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert wrapper.health.breaker("flaky").allow()  # the probe slot is free again
+
+
+class Llm:
+    def __init__(self, name: str, pieces: Sequence[str] | None, delay: float = 0.0):
+        self.name, self.pieces, self.delay = name, pieces, delay
+
+    async def aclose(self) -> None:
+        pass
+
+    async def stream(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+        await asyncio.sleep(self.delay)
+        if self.pieces is None:
+            raise ProviderError(self.name, "HTTP 500", retryable=True)
+        for piece in self.pieces:
+            yield piece
+
+
+async def test_llm_failover_on_error_slow_first_token_and_empty_reply() -> None:
+    health = ProviderHealth(BreakerPolicy(failure_threshold=5), VirtualClock())
+    wrapper = FailoverLLM(
+        [
+            Llm("broken", None),
+            Llm("slow", ["late"], delay=5),
+            Llm("mute", [" ", ""]),
+            Llm("good", ["Hi", " there."]),
+        ],
+        first_timeout_s=0.1,
+        health=health,
+    )
+    out = [p async for p in wrapper.stream([Message("user", "hello")])]
+    assert "".join(out) == "Hi there."
+    failures = {s["name"]: s["failures"] for s in health.snapshot()}
+    assert failures == {"broken": 1, "slow": 1, "mute": 1, "good": 0}
+
+
+class Stt:
+    def __init__(self, name: str, delay: float = 0.0, fail: bool = False):
+        self.name, self.delay, self.fail = name, delay, fail
+
+    async def aclose(self) -> None:
+        pass
+
+    async def transcribe(self, utterance: Utterance) -> Transcript:
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise ProviderError(self.name, "refused", retryable=True)
+        return Transcript(f"heard by {self.name}", "en")
+
+
+async def test_stt_failover_and_exhaustion() -> None:
+    health = ProviderHealth(clock=VirtualClock())
+    wrapper = FailoverSTT(
+        [Stt("down", fail=True), Stt("slow", delay=5), Stt("ok")],
+        first_timeout_s=0.1,
+        health=health,
+    )
+    utterance = Utterance(voice(), RATE)
+    assert (await wrapper.transcribe(utterance)).text == "heard by ok"
+    only_bad = FailoverSTT([Stt("down2", fail=True)], first_timeout_s=0.1, health=health)
+    with pytest.raises(ProvidersExhausted):
+        await only_bad.transcribe(utterance)
+
+
+def test_provider_names_must_differ() -> None:
+    with pytest.raises(ValueError, match="differ"):
+        FailoverTTS([Tts("a"), Tts("a")], first_timeout_s=1)

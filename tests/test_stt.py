@@ -1,0 +1,194 @@
+"""Speech to text: whisper on the process's shared model, and the STT node with speculation."""
+
+import asyncio
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.corpus import edit_distance, words
+from callweaver.audio.resample import resample
+from callweaver.errors import ModelUnavailable, ProviderError
+from callweaver.frames import (
+    EndOfTurnFrame,
+    Frame,
+    InputAudioFrame,
+    MetricsFrame,
+    ReplyEndFrame,
+    ReplyTextFrame,
+    SpeechPausedFrame,
+    SpeechStartedFrame,
+    SpeechStoppedFrame,
+    TranscriptFrame,
+)
+from callweaver.processors.stt import SpeechToText, STTParams
+from callweaver.resources import whisper
+from callweaver.services.stt import STT, Transcript, Utterance
+from callweaver.services.whisper_stt import WhisperParams, WhisperSTT
+from callweaver.testing import run_processor
+from callweaver.transports.wav import read_wav
+
+ROOT = Path(__file__).parent.parent
+QUESTION = ROOT / "examples" / "audio" / "question-book.wav"
+EXPECTED = "hello i'd like to book an appointment with a doctor please"
+MS = 1_000_000
+
+
+def human(name: str) -> Path:
+    spec = importlib.util.find_spec("moonshine_voice")
+    assert spec is not None and spec.submodule_search_locations, "make installs moonshine-voice"
+    return Path(next(iter(spec.submodule_search_locations))) / "assets" / name
+
+
+def wer(ref: str, hyp: str) -> float:
+    return edit_distance(words(ref), words(hyp)) / len(words(ref))
+
+
+async def test_tiny_en_transcribes_human_speech_and_any_rate() -> None:
+    stt = WhisperSTT(WhisperParams())
+    beckett = read_wav(human("beckett.wav"))
+    result = await stt.transcribe(Utterance(beckett.data, beckett.sample_rate))
+    assert result.language == "en"
+    assert "ever tried" in result.text.lower() and "fail better" in result.text.lower()
+    question = read_wav(QUESTION)
+    phone = resample(question.data, question.sample_rate, 8000)  # a phone line's rate
+    result = await stt.transcribe(Utterance(phone, 8000))
+    assert wer(EXPECTED, result.text) <= 0.2, result.text
+
+
+async def test_one_model_per_process_shared_by_calls() -> None:
+    a, b = WhisperSTT(WhisperParams()), WhisperSTT(WhisperParams(), name="other")
+    assert a.model is b.model is whisper.shared_model("tiny.en")
+    question = read_wav(QUESTION)
+    utterance = Utterance(question.data, question.sample_rate)
+    results = await asyncio.gather(*(s.transcribe(utterance) for s in (a, b, a)))
+    assert len({r.text for r in results}) == 1
+    assert a.model.in_flight == 0
+
+
+async def test_too_short_or_silent_input_is_not_decoded_into_words() -> None:
+    stt = WhisperSTT(WhisperParams())
+    decodes = stt.model.decodes
+    assert (await stt.transcribe(Utterance(bytes(1600), 16000))).text == ""  # 50 ms
+    assert stt.model.decodes == decodes
+
+
+def test_unknown_or_missing_models_are_config_errors() -> None:
+    with pytest.raises(ValueError, match="unknown whisper model"):
+        WhisperParams(model="large-v9")
+    with pytest.raises(ModelUnavailable, match="pip install"):
+        whisper._package_dir("no_such_package_here", "tiny.en")
+
+
+async def test_base_model_is_joined_once_and_speaks_many_languages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLWEAVER_CACHE", str(tmp_path))
+    path = whisper.model_dir("base")
+    assert path.is_relative_to(tmp_path) and (path / "model.bin").stat().st_size > 100_000_000
+    mtime = (path / "model.bin").stat().st_mtime_ns
+    assert whisper.model_dir("base") == path
+    assert (path / "model.bin").stat().st_mtime_ns == mtime  # not joined again
+    model = whisper.WhisperModel("base")
+    question = read_wav(QUESTION)
+    audio = np.frombuffer(question.data, dtype="<i2").astype(np.float32) / 32768
+    result = await model.transcribe(audio)  # no language given: detected
+    assert result.language == "en" and wer(EXPECTED, result.text) <= 0.3, result.text
+    capped = await model.transcribe(audio, language="en", max_new_tokens=3)
+    assert len(capped.text.split()) <= 4
+
+
+# -- the node ---------------------------------------------------------------------------------
+
+
+def turn_frames(
+    pcm: bytes, rate: int, *, pause_pts: int | None = None, resume: bool = False
+) -> list[Frame]:
+    """A caller turn as a VAD would send it: audio, speech started, (paused), stopped, end."""
+    step = rate // 50 * 2
+    chunks = [pcm[i : i + step] for i in range(0, len(pcm), step)]
+    frames: list[Frame] = []
+    end_pts = len(pcm) // 2 * 1_000_000_000 // rate
+    speech_end = end_pts - 200 * MS
+    for i, chunk in enumerate(chunks):
+        pts = i * 20 * MS
+        frames.append(InputAudioFrame(pcm=chunk, sample_rate=rate, pts_ns=pts, turn_id=1))
+        if i == 5:
+            frames.append(SpeechStartedFrame(pts_ns=60 * MS, turn_id=1))
+        if (
+            pause_pts is not None
+            and pts >= pause_pts
+            and not any(isinstance(f, SpeechPausedFrame) for f in frames)
+        ):
+            frames.append(SpeechPausedFrame(pts_ns=pause_pts, turn_id=1))
+    stopped = speech_end if resume or pause_pts is None else pause_pts
+    frames.append(SpeechStoppedFrame(pts_ns=stopped, speech_end_ns=0, turn_id=1))
+    frames.append(EndOfTurnFrame(speech_end_ns=0, turn_id=1))
+    return frames
+
+
+def question_pcm() -> tuple[bytes, int]:
+    q = read_wav(QUESTION)
+    return q.data + bytes(q.sample_rate * 2 // 2), q.sample_rate  # + 500 ms of silence
+
+
+async def test_node_transcribes_at_the_endpoint() -> None:
+    pcm, rate = question_pcm()
+    node = SpeechToText(STTParams(speculative=False, language="en"))
+    run = await run_processor(node, turn_frames(pcm, rate))
+    finals = [f for f in run.downstream if isinstance(f, TranscriptFrame)]
+    assert len(finals) == 1 and finals[0].final and finals[0].turn_id == 1
+    assert wer(EXPECTED, finals[0].text) <= 0.2, finals[0].text
+    assert not any(isinstance(f, InputAudioFrame) for f in run.downstream)
+    # the endpoint frame goes on ahead of the transcript
+    kinds = [type(f) for f in run.downstream if not isinstance(f, MetricsFrame)]
+    assert kinds.index(EndOfTurnFrame) < kinds.index(TranscriptFrame)
+    assert run.ctx.latency.turns[0].marks.keys() >= {"final_transcript"}
+
+
+async def test_speculation_at_the_pause_is_used_when_the_turn_ends_there() -> None:
+    pcm, rate = question_pcm()
+    end = (len(pcm) // 2 - rate // 2) * 1_000_000_000 // rate  # where the speech ends
+    node = SpeechToText(STTParams(language="en"))
+    run = await run_processor(node, turn_frames(pcm, rate, pause_pts=end))
+    finals = [f for f in run.downstream if isinstance(f, TranscriptFrame)]
+    assert node.speculations_used == 1 and node.speculations_dropped == 0
+    assert wer(EXPECTED, finals[0].text) <= 0.2, finals[0].text
+
+
+async def test_speculation_is_dropped_when_the_caller_goes_on() -> None:
+    pcm, rate = question_pcm()
+    node = SpeechToText(STTParams(language="en"))
+    # a pause one second in, then more speech: the turn ends later
+    run = await run_processor(node, turn_frames(pcm, rate, pause_pts=1000 * MS, resume=True))
+    finals = [f for f in run.downstream if isinstance(f, TranscriptFrame)]
+    assert node.speculations_used == 0 and node.speculations_dropped == 1
+    assert wer(EXPECTED, finals[0].text) <= 0.2, finals[0].text  # the whole turn, not 1 s
+
+
+class Broken:
+    """An STT provider whose engine fails on every utterance."""
+
+    name = "broken"
+
+    async def aclose(self) -> None:
+        pass
+
+    async def transcribe(self, utterance: Utterance) -> Transcript:
+        raise ProviderError(self.name, "decoder crashed", retryable=True)
+
+
+class NodeWithBrokenProvider(SpeechToText):
+    def providers(self) -> list[STT]:
+        return [Broken()]
+
+
+async def test_every_provider_failing_gives_the_spoken_fallback_and_the_call_goes_on() -> None:
+    pcm, rate = question_pcm()
+    node = NodeWithBrokenProvider(STTParams(speculative=False, fallback_reply="Pardon?"))
+    run = await run_processor(node, turn_frames(pcm, rate) + turn_frames(pcm, rate))
+    replies = [f for f in run.downstream if isinstance(f, ReplyTextFrame)]
+    assert [r.text for r in replies] == ["Pardon?", "Pardon?"]
+    assert sum(isinstance(f, ReplyEndFrame) for f in run.downstream) == 2
+    assert run.ctx.errors and "decoder crashed" in run.ctx.errors[0].message
