@@ -54,6 +54,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.turn_endpoint
 	$(BIN)/python -m bench.resample
 	$(BIN)/python -m bench.denoise_eval
+	$(BIN)/python -m bench.stt
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Cutting streamed reply text into sentences."""
 
-from callweaver.text.sentences import SentenceSplitter, split_sentences
+from callweaver.text.sentences import SentenceSplitter, lead_clause, split_sentences
 
 
 def test_sentences_come_out_as_soon_as_complete() -> None:
@@ -72,3 +72,19 @@ def test_nothing_is_lost_whatever_the_piece_boundaries() -> None:
             out += s.push(text[i : i + size])
         out += s.flush()
         assert out == ["Hello there.", "How are you?", "I'm fine!", "Thanks;", "bye."]
+
+
+def test_a_long_first_sentence_is_spoken_clause_first() -> None:
+    long = (
+        "We're open Monday to Friday from 8 in the morning to 6 in the evening, and on "
+        "Saturday from 9 to 1."
+    )
+    assert lead_clause(long) == [
+        "We're open Monday to Friday from 8 in the morning to 6 in the evening,",
+        "and on Saturday from 9 to 1.",
+    ]
+    assert lead_clause("Of course, I can book you in.") == ["Of course, I can book you in."]
+    no_comma = "We are at forty two Harbour Street on the second floor next to the pharmacy."
+    assert lead_clause(no_comma) == [no_comma]
+    # a comma too early (a short clause would sound clipped) is passed over
+    assert lead_clause("Yes, " + no_comma)[0].startswith("Yes, We are at forty two Harbour")

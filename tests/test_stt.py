@@ -192,3 +192,40 @@ async def test_every_provider_failing_gives_the_spoken_fallback_and_the_call_goe
     assert [r.text for r in replies] == ["Pardon?", "Pardon?"]
     assert sum(isinstance(f, ReplyEndFrame) for f in run.downstream) == 2
     assert run.ctx.errors and "decoder crashed" in run.ctx.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "runaway", "cut"),
+    [
+        ("Do you take my insurance? Do you take my", False, "Do you take my insurance?"),
+        ("Where can I park? Where can I park? Where can", False, "Where can I park?"),
+        (
+            "is the clinic open on Sunday afternoon is the clinic open on",
+            False,
+            "is the clinic open on Sunday afternoon",
+        ),
+        ("I said the same four words the same four words again", False, None),
+        ("Hello I need the same four words the same four words the same", True, "cut"),
+        ("no no no", False, None),  # a real short repeat is kept
+        ("Can I book for two people tonight?", True, None),
+    ],
+)
+def test_cut_repetition(text: str, runaway: bool, cut: str | None) -> None:
+    out = whisper.cut_repetition(text, runaway=runaway)
+    if cut is None:
+        assert out == text
+    elif cut == "cut":
+        assert out == "Hello I need the same four words"
+    else:
+        assert out == cut
+
+
+async def test_short_window_transcribes_like_the_full_one_in_a_fraction_of_the_time() -> None:
+    model = whisper.shared_model("tiny.en")
+    beckett = read_wav(human("beckett.wav"))
+    pcm = resample(beckett.data, beckett.sample_rate, 16000)
+    audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+    full = await model.transcribe(audio, window="full")
+    short = await model.transcribe(audio, window="short")
+    assert wer(full.text, short.text) <= 0.1, (full.text, short.text)
+    assert short.compute_s < full.compute_s  # measured side by side: ~4x here

@@ -23,6 +23,7 @@ and so does reply text from an earlier stage's fallback.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -60,7 +61,8 @@ class Reply(Processor):
         raise NotImplementedError
 
     async def start(self, frame: StartFrame) -> None:
-        self.llm = self.build()
+        # building may load a model or embed the answers: off the event loop
+        self.llm = await asyncio.to_thread(self.build)
 
     async def process(self, frame: Frame) -> None:
         await self.emit(frame)  # transcripts too: a transport may show them

@@ -101,8 +101,10 @@ class SpeechToText(Processor):
         return [spec.build() for spec in self.p.providers]
 
     async def start(self, frame: StartFrame) -> None:
+        # building a provider may load a model: off the event loop, other calls keep going
+        providers = await asyncio.to_thread(self.providers)
         self.stt = FailoverSTT(
-            self.providers(), first_timeout_s=self.p.timeout_s, on_switch=self._switches.append
+            providers, first_timeout_s=self.p.timeout_s, on_switch=self._switches.append
         )
 
     async def process(self, frame: Frame) -> None:

@@ -4,7 +4,9 @@ Each complete sentence (:class:`ReplyTextFrame` with ``sentence``; streamed piec
 into sentences first) is synthesized at once and its audio leaves in ``chunk_ms`` frames as
 the provider delivers it, resampled to the rate the transport announced in its
 :class:`StartFrame` (or ``sample_rate``). So the first sentence plays while the next is being
-synthesized. The first chunk marks ``first_tts_audio`` in the turn's latency.
+synthesized. A long first sentence is spoken clause first (``lead_clause``): synthesis time
+grows with the text, so the caller hears the reply start sooner. The first chunk marks
+``first_tts_audio`` in the turn's latency.
 
 Providers fail over (:class:`~callweaver.services.failover.FailoverTTS`: an error, no first
 audio within ``first_audio_timeout_s``, or audio that is not speech moves the sentence to the
@@ -18,6 +20,7 @@ other frame passes through.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -35,7 +38,7 @@ from callweaver.runtime.processor import Processor
 from callweaver.services.catalog import TTSProviders
 from callweaver.services.failover import FailoverTTS, Switch
 from callweaver.services.tts import Speech
-from callweaver.text.sentences import SentenceSplitter
+from callweaver.text.sentences import SentenceSplitter, lead_clause
 
 log = logging.getLogger("callweaver.tts")
 
@@ -60,6 +63,9 @@ class TTSParams(BaseModel):
     chunk_ms: int = Field(20, ge=10, le=200, description="size of the reply audio frames")
     fallback_text: str = Field(_FALLBACK, description="said when every provider failed")
     language: str = Field("", description="default language of the reply")
+    lead_clause: bool = Field(
+        True, description="synthesize a long first sentence's first clause alone (heard sooner)"
+    )
 
 
 _fallback_audio: dict[tuple[str, str, int], bytes] = {}
@@ -79,11 +85,14 @@ class TextToSpeech(Processor):
         self._switches: list[Switch] = []
         self._fallback: bytes = b""
         self._fell_back: set[int] = set()
+        self._turn_started = -1  # the last turn whose first sentence was spoken
 
     async def start(self, frame: StartFrame) -> None:
         self.rate = self.p.sample_rate or frame.out_sample_rate
+        # building a provider may load a model: off the event loop, other calls keep going
+        providers = await asyncio.to_thread(lambda: [spec.build() for spec in self.p.providers])
         self.tts = FailoverTTS(
-            [spec.build() for spec in self.p.providers],
+            providers,
             first_timeout_s=self.p.first_audio_timeout_s,
             check_ms=self.p.check_ms,
             on_switch=self._switches.append,
@@ -118,12 +127,21 @@ class TextToSpeech(Processor):
             language = frame.language or self.p.language
             sentences = [frame.text] if frame.sentence else self._splitter.push(frame.text)
             for sentence in sentences:
-                await self._speak(frame.turn_id, sentence, language)
+                for part in self._parts(frame.turn_id, sentence):
+                    await self._speak(frame.turn_id, part, language)
             return
         if isinstance(frame, ReplyEndFrame):
             for sentence in self._splitter.flush():
-                await self._speak(frame.turn_id, sentence, self.p.language)
+                for part in self._parts(frame.turn_id, sentence):
+                    await self._speak(frame.turn_id, part, self.p.language)
         await self.emit(frame)
+
+    def _parts(self, turn: int, sentence: str) -> list[str]:
+        """The turn's first sentence goes clause first when that is heard sooner."""
+        if turn == self._turn_started or not self.p.lead_clause:
+            return [sentence]
+        self._turn_started = turn
+        return lead_clause(sentence)
 
     async def _speak(self, turn: int, text: str, language: str) -> None:
         assert self.tts is not None

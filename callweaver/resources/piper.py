@@ -118,6 +118,10 @@ class Voice:
         self.running = 0  # sentences being synthesized now
         self.max_running = 0  # the most ever at once: never above ``concurrency``
         self.sentences = 0
+        # the first synthesis of a session is slower (allocations, phonemizer start-up):
+        # pay it at load, not on a caller's first turn
+        for _ in self._voice.synthesize("Hello."):
+            pass
 
     async def stream(
         self, text: str, settings: Settings | None = None

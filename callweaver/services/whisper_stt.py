@@ -3,10 +3,14 @@
 The call's audio is resampled to whisper's 16 kHz and decoded on the process's shared model.
 Whisper hallucinates on silence and noise ("Thank you.", "you"): an utterance shorter than
 ``min_speech_ms`` is not sent, and a transcript that is only punctuation comes back empty.
-The multilingual model loops on some inputs: ``max_new_tokens`` caps its output.
+The multilingual model loops on some inputs: ``max_new_tokens`` caps its output. The encoder
+hears only the utterance plus a second of silence (``window: short``, see
+:mod:`callweaver.resources.whisper`), unless ``window: full``.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,6 +29,11 @@ class WhisperParams(BaseModel):
     concurrency: int = Field(1, ge=1, le=8, description="decodes at once in this process")
     max_new_tokens: int = Field(96, ge=8, le=440, description="cap on tokens per utterance")
     min_speech_ms: int = Field(120, ge=0, description="shorter utterances are not decoded")
+    window: Literal["short", "full"] = Field(
+        "short",
+        description="short: the encoder hears the utterance plus 1 s (several times faster); "
+        "full: whisper's fixed 30 s window",
+    )
 
     @field_validator("model")
     @classmethod
@@ -60,6 +69,7 @@ class WhisperSTT:
                 audio,
                 language=utterance.language or p.language,
                 max_new_tokens=p.max_new_tokens,
+                window=p.window,
             )
         except CallweaverError:
             raise

@@ -1,0 +1,52 @@
+"""The main job: the offline agent of configs/local.yaml, through the CLI a user runs.
+
+`callweaver simulate configs/local.yaml --audio QUESTION.wav --out REPLY.wav` must write a
+reply whose transcription is the expected answer, and print every stage's latency.
+"""
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.corpus import edit_distance, words
+from callweaver.cli import main
+from callweaver.resources import whisper
+from callweaver.transports.wav import read_wav
+
+ROOT = Path(__file__).parent.parent
+AUDIO = ROOT / "examples" / "audio"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("hours", "We're closed on Sunday."),
+        ("address", "We're at 42 Harbour Street"),
+        ("book", "I can book you in."),
+    ],
+)
+def test_simulate_answers_the_question_out_loud(
+    question: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, report = tmp_path / "reply.wav", tmp_path / "report.json"
+    argv = ["simulate", str(ROOT / "configs" / "local.yaml")]
+    argv += ["--audio", str(AUDIO / f"question-{question}.wav"), "--out", str(out)]
+    assert main([*argv, "--fast", "--json", str(report)]) == 0
+    printed = capsys.readouterr().out
+    for stage in ("endpoint", "final_transcript", "first_token", "first_tts_audio",
+                  "first_audio_out", "voice_to_voice"):  # fmt: skip
+        assert stage in printed
+    data = json.loads(report.read_text())
+    assert not data["errors"]
+    said = [c["text"] for c in data["conversation"] if c["speaker"] == "bot"]
+    assert data["conversation"][0]["speaker"] == "caller"
+    assert any(expected in sentence for sentence in said), said
+    # what the caller hears: the bot's side of the recording, transcribed, is that answer
+    reply = read_wav(out)
+    audio = np.frombuffer(reply.data, dtype="<i2").astype(np.float32) / 32768
+    heard = asyncio.run(whisper.shared_model("tiny.en").transcribe(audio, window="full"))
+    reference = words(" ".join(said))
+    assert edit_distance(reference, words(heard.text)) / len(reference) <= 0.25, heard.text
