@@ -94,7 +94,10 @@ class Reply(Processor):
         except ProviderError as exc:
             failed = True
             ctx.record_error(self.name, exc, "fallback")
+            said.append(" " + self.fallback_reply)
         finally:
+            # the conversation keeps what the caller was told (the fallback too), so that
+            # the next request alternates user and assistant as chat models expect
             if said:
                 self.history.append(Message("assistant", "".join(said).strip()))
         await self.report(turn)

@@ -68,7 +68,7 @@ class TTSParams(BaseModel):
     )
 
 
-_fallback_audio: dict[tuple[str, str, int], bytes] = {}
+_fallback_audio: dict[tuple[str, tuple[tuple[str, str, str], ...], int], bytes] = {}
 
 
 class TextToSpeech(Processor):
@@ -101,7 +101,10 @@ class TextToSpeech(Processor):
 
     async def _fallback_audio(self) -> bytes:
         assert self.tts is not None
-        key = (self.p.fallback_text, self.tts.name, self.rate)
+        providers = tuple(
+            (spec.type_name, spec.name, repr(spec.params)) for spec in self.p.providers
+        )
+        key = (self.p.fallback_text, providers, self.rate)
         found = _fallback_audio.get(key)
         if found is None:
             try:

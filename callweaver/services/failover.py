@@ -242,11 +242,17 @@ class _StreamFailover(Failover[P]):
         raise ProvidersExhausted(self.stage, attempts)
 
 
+_CLOSE_TIMEOUT_S = 1.0
+
+
 async def _close(stream: AsyncIterator[Any]) -> None:
+    """Close a provider's stream; one that takes longer than a second to close is left to
+    the garbage collector rather than holding up the next provider."""
     closer = getattr(stream, "aclose", None)
     if closer is not None:
         with contextlib.suppress(Exception):
-            await closer()
+            async with asyncio.timeout(_CLOSE_TIMEOUT_S):
+                await closer()
 
 
 class FailoverLLM(_StreamFailover[LLM]):

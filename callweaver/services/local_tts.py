@@ -29,8 +29,11 @@ import asyncio
 import contextlib
 import functools
 import io
+import os
 import re
+import signal
 import subprocess
+import sys
 import wave
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Literal
@@ -146,6 +149,7 @@ class _ProcessTTS:
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group: see _kill
             )
         except FileNotFoundError:
             where = "" if self.binary == self.package else f" ({self.binary} not found)"
@@ -167,8 +171,7 @@ class _ProcessTTS:
                     yield speech
         finally:
             self._running.discard(proc)
-            if proc.returncode is None:
-                proc.kill()
+            _kill(proc)
             # read the pipes to their end: the process and its transport are then gone
             await proc.communicate()
 
@@ -264,8 +267,21 @@ class _ProcessTTS:
     async def aclose(self) -> None:
         """Kill what is still running (a synthesis whose iteration was abandoned)."""
         for proc in list(self._running):
-            if proc.returncode is None:
-                proc.kill()
+            _kill(proc)
+
+
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill a synthesis that is still running, with whatever it started: the binary may be
+    a wrapper script whose child engine holds the output pipe, and reading the pipes to their
+    end would then wait for that child forever. The process group is the process's own (and
+    its number cannot be reused) while the process has not been reaped."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        if sys.platform == "win32":
+            proc.kill()
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 FliteVoice = Literal["kal16", "slt", "rms", "awb"]
