@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from callweaver.errors import ProviderError
 from callweaver.frames.base import Frame
 from callweaver.frames.control import StartFrame
-from callweaver.frames.metrics import MetricsFrame
 from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
+from callweaver.processors.switches import report_switches
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
 from callweaver.services.answers import AnswersLLM, AnswersParams
@@ -121,22 +121,7 @@ class Reply(Processor):
 
     async def report(self, turn: int) -> None:
         """Metrics of the turn's reply: failover switches (and what a subclass adds)."""
-        switches, self._switches[:] = list(self._switches), []
-        for s in switches:
-            await self.metric(turn, f"failover.{s.stage}.{s.from_provider}", 1.0)
-
-    async def metric(self, turn: int, name: str, value: float) -> None:
-        ctx = self.ctx
-        await self.emit(
-            MetricsFrame(
-                call_id=ctx.call_id,
-                turn_id=turn,
-                ts_ns=ctx.now_ns(),
-                name=name,
-                value=value,
-                node=self.name,
-            )
-        )
+        await report_switches(self, self._switches, turn)
 
     async def close(self) -> None:
         if self.llm is not None:
@@ -196,5 +181,5 @@ class AnswersReply(Reply):
         match = getattr(self.answers, "last_match", None)
         score = getattr(match, "score", None)
         if score is not None:
-            await self.metric(turn, "answers_score", float(score))
+            await self.emit_metric("answers_score", float(score), turn)
         await super().report(turn)

@@ -30,7 +30,6 @@ from callweaver.errors import ProviderError
 from callweaver.frames.audio import InputAudioFrame
 from callweaver.frames.base import Frame
 from callweaver.frames.control import InterruptFrame, StartFrame
-from callweaver.frames.metrics import MetricsFrame
 from callweaver.frames.speech import (
     EndOfTurnFrame,
     SpeechPausedFrame,
@@ -38,6 +37,7 @@ from callweaver.frames.speech import (
     SpeechStoppedFrame,
 )
 from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
+from callweaver.processors.switches import report_switches
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
 from callweaver.services.catalog import STTProviders
@@ -192,15 +192,15 @@ class SpeechToText(Processor):
                 result = await self.stt.transcribe(utterance)
         except ProviderError as exc:
             ctx.record_error(self.name, exc, "fallback")
-            await self._report_switches(turn_id)
+            await report_switches(self, self._switches, turn_id)
             await self._fallback(turn_id)
             return
         self._turn = None
-        await self._report_switches(turn_id)
+        await report_switches(self, self._switches, turn_id)
         now = ctx.now_ns()
         ctx.mark(turn_id, Stage.FINAL_TRANSCRIPT, now)
         if not result.text:
-            await self._metric(turn_id, "stt_empty", 1.0)
+            await self.emit_metric("stt_empty", 1.0, turn_id)
             return
         await self.emit(
             TranscriptFrame(
@@ -227,24 +227,6 @@ class SpeechToText(Processor):
             )
         )
         await self.emit(ReplyEndFrame(call_id=ctx.call_id, turn_id=turn_id, ts_ns=ctx.now_ns()))
-
-    async def _report_switches(self, turn_id: int) -> None:
-        switches, self._switches[:] = list(self._switches), []
-        for s in switches:
-            await self._metric(turn_id, f"failover.{s.stage}.{s.from_provider}", 1.0)
-
-    async def _metric(self, turn_id: int, name: str, value: float) -> None:
-        ctx = self.ctx
-        await self.emit(
-            MetricsFrame(
-                call_id=ctx.call_id,
-                turn_id=turn_id,
-                ts_ns=ctx.now_ns(),
-                name=name,
-                value=value,
-                node=self.name,
-            )
-        )
 
     async def on_interrupt(self, frame: InterruptFrame) -> None:
         """Barge-in cancels reply work, not the caller's turn: keep the utterance."""

@@ -31,8 +31,8 @@ from callweaver.errors import ProviderError
 from callweaver.frames.audio import OutputAudioFrame
 from callweaver.frames.base import Frame
 from callweaver.frames.control import InterruptFrame, StartFrame
-from callweaver.frames.metrics import MetricsFrame
 from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame
+from callweaver.processors.switches import report_switches
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
 from callweaver.services.catalog import TTSProviders
@@ -172,14 +172,14 @@ class TextToSpeech(Processor):
             await self._out(turn, pending, step)
         except ProviderError as exc:
             ctx.record_error(self.name, exc, "fallback")
-            await self._report(turn)
+            await report_switches(self, self._switches, turn)
             if not spoke:
                 # nothing of this sentence was heard: the caller hears the fallback instead,
                 # once per turn (the turn's next sentences would fail the same way)
                 self._fell_back.add(turn)
                 await self._out(turn, self._fallback, step)
             return
-        await self._report(turn)
+        await report_switches(self, self._switches, turn)
 
     def _resampler(self, speech: Speech) -> Resampler | None:
         if speech.sample_rate == self.rate:
@@ -196,29 +196,6 @@ class TextToSpeech(Processor):
                     ts_ns=ctx.now_ns(),
                     pcm=pcm[i : i + step],
                     sample_rate=self.rate,
-                )
-            )
-
-    async def _report(self, turn: int) -> None:
-        switches, self._switches[:] = list(self._switches), []
-        ctx = self.ctx
-        for s in switches:
-            log.warning(
-                "call %s turn %d: tts %s failed (%s), next: %s",
-                ctx.call_id,
-                turn,
-                s.from_provider,
-                s.reason,
-                s.to_provider,
-            )
-            await self.emit(
-                MetricsFrame(
-                    call_id=ctx.call_id,
-                    turn_id=turn,
-                    ts_ns=ctx.now_ns(),
-                    name=f"failover.tts.{s.from_provider}",
-                    value=1.0,
-                    node=self.name,
                 )
             )
 

@@ -54,7 +54,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from callweaver.audio.resample import Resampler
 from callweaver.frames.audio import InputAudioFrame
 from callweaver.frames.base import Frame
-from callweaver.frames.metrics import MetricsFrame
 from callweaver.frames.speech import (
     EndOfTurnFrame,
     SpeechPausedFrame,
@@ -319,16 +318,6 @@ class VoiceActivity(Processor):
                 wall_ms,
             )
         )
-        now = ctx.now_ns()
         for name, value in (("smart_turn_ms", wall_ms), ("smart_turn_probability", probability)):
-            await self.emit(
-                MetricsFrame(
-                    call_id=ctx.call_id,
-                    turn_id=ctx.turn_id,
-                    ts_ns=now,
-                    name=name,
-                    value=value,
-                    node=self.name,
-                )
-            )
+            await self.emit_metric(name, value)
         return complete

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from callweaver.frames.base import Frame
 from callweaver.frames.control import EndFrame, InterruptFrame, StartFrame
+from callweaver.frames.metrics import MetricsFrame
 
 if TYPE_CHECKING:
     from callweaver.runtime.actor import Route
@@ -82,6 +83,21 @@ class Processor:
         for inbox in route.inboxes:
             if not inbox.put_nowait(frame):
                 await inbox.put(frame)
+
+    async def emit_metric(self, name: str, value: float, turn_id: int | None = None) -> None:
+        """Report a measurement of this node (default: the call's current turn) downstream,
+        where the call's output collects it."""
+        ctx = self.ctx
+        await self.emit(
+            MetricsFrame(
+                call_id=ctx.call_id,
+                turn_id=ctx.turn_id if turn_id is None else turn_id,
+                ts_ns=ctx.now_ns(),
+                name=name,
+                value=value,
+                node=self.name,
+            )
+        )
 
     async def emit_upstream(self, frame: Frame) -> None:
         """Send ``frame`` back to every node that feeds this one."""
