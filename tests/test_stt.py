@@ -200,11 +200,23 @@ async def test_every_provider_failing_gives_the_spoken_fallback_and_the_call_goe
         ("Do you take my insurance? Do you take my", False, "Do you take my insurance?"),
         ("Where can I park? Where can I park? Where can", False, "Where can I park?"),
         (
+            "How much does a check-up cost? How much does a check-",
+            False,
+            "How much does a check-up cost?",
+        ),
+        (
             "is the clinic open on Sunday afternoon is the clinic open on",
             False,
             "is the clinic open on Sunday afternoon",
         ),
         ("I said the same four words the same four words again", False, None),
+        (
+            "We had everything before us, we had nothing before us. We had nothing before",
+            False,
+            "We had everything before us, we had nothing before us.",
+        ),
+        # a whole sentence said twice is read as a loop too (harmless if the caller did)
+        ("We had nothing before us. We had nothing before us.", False, "We had nothing before us."),
         ("Hello I need the same four words the same four words the same", True, "cut"),
         ("no no no", False, None),  # a real short repeat is kept
         ("Can I book for two people tonight?", True, None),
