@@ -29,6 +29,34 @@ HEAD = "name: agent\npipeline:\n  nodes:\n"  # lines 1-3; the first node is on l
             id="unknown-type",
         ),
         pytest.param(
+            "    - name: stt\n      type: stt\n      params:\n        providers:\n"
+            "          - {type: whisperr}\n",
+            7,
+            "stt",
+            "params.providers",
+            "Value error, unknown stt provider 'whisperr' (known: whisper)",
+            id="unknown-provider",
+        ),
+        pytest.param(
+            "    - name: tts\n      type: tts\n      params:\n        providers:\n"
+            "          - piper\n          - {type: flite, voice: robot}\n",
+            7,
+            "tts",
+            "params.providers",
+            "Value error, tts provider 'flite': voice: Input should be 'kal16', 'slt', 'rms' or "
+            "'awb'",
+            id="bad-provider-param",
+        ),
+        pytest.param(
+            "    - name: bot\n      type: answers\n"
+            "      params: {file: /nonexistent.yaml, answers: [{question: hi, reply: hello}]}\n",
+            6,
+            "bot",
+            "params",
+            "Value error, answers file '/nonexistent.yaml': no such file",
+            id="missing-answers-file",
+        ),
+        pytest.param(
             "    - name: vad\n      type: energy_vad\n      params:\n        stop_ms: soon\n",
             7,
             "vad",
