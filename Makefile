@@ -55,6 +55,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.resample
 	$(BIN)/python -m bench.denoise_eval
 	$(BIN)/python -m bench.stt
+	$(BIN)/python -m bench.offline_agent
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
