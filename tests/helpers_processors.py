@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from callweaver.errors import ModelUnavailable
 from callweaver.frames.base import Frame
 from callweaver.frames.speech import SpeechPausedFrame, SpeechStoppedFrame
 from callweaver.frames.text import ReplyTextFrame
@@ -76,3 +77,10 @@ def assert_pause_before_each_stop(events: list[Frame]) -> None:
         elif isinstance(f, SpeechStoppedFrame):
             assert pause == f.pts_ns
             pause = None
+
+
+class BrokenModel(Processor):
+    """A node whose model is missing: its start fails, as a real model node's would."""
+
+    async def start(self, frame: object) -> None:  # type: ignore[override]
+        raise ModelUnavailable("model file missing: pip install the-model")

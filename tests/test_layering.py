@@ -1,5 +1,5 @@
 """Imports point one way: frames, audio, text <- runtime, resources <- services <- processors <-
-pipelines <- transports <- cli."""
+pipelines <- transports <- server <- cli."""
 
 import ast
 from pathlib import Path
@@ -18,9 +18,10 @@ LAYERS = {
     "processors": 3,
     "pipelines": 4,
     "transports": 5,
+    "server": 6,
     "testing": 6,
-    "cli": 6,
-    "__main__": 7,
+    "cli": 7,
+    "__main__": 8,
     "__init__": 0,
 }
 
