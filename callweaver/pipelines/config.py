@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from callweaver.errors import ConfigError, ConfigIssue, RegistryError
 from callweaver.pipelines.graph import Edge, Graph, Node, check, linear_edges
@@ -85,10 +85,44 @@ class FileTransportConfig(BaseModel):
     tail_ms: int = Field(600, ge=0, description="silence appended so the last turn can end")
 
 
+class RelayLanguage(BaseModel):
+    """A language ConversationRelay may switch to, with its voice and providers."""
+
+    model_config = _Strict
+
+    code: str = Field(min_length=2, description="BCP-47, e.g. es-ES")
+    voice: str | None = None
+    tts_provider: str | None = None
+    transcription_provider: str | None = None
+
+
+class RelayConfig(BaseModel):
+    """Twilio ConversationRelay: Twilio does STT and TTS; ``nodes`` are the part of the
+    pipeline that runs (from the transcript to the reply text, e.g. ``[bot]``)."""
+
+    model_config = _Strict
+
+    path: str = Field("/relay", pattern=r"^/[\w/-]*$")
+    nodes: list[str] = Field(min_length=1, description="pipeline nodes run for relay calls")
+    public_url: str | None = Field(None, description="https://host as Twilio reaches us")
+    auth_token: SecretStr | None = None
+    validate_signature: bool = True
+    language: str = "en-US"
+    voice: str | None = None
+    tts_provider: str | None = None
+    transcription_provider: str | None = None
+    welcome_greeting: str | None = None
+    interruptible: bool = True
+    partial_prompts: bool = False
+    languages: list[RelayLanguage] = Field(default_factory=list)
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
 class TransportsConfig(BaseModel):
     model_config = _Strict
 
     file: FileTransportConfig = Field(default_factory=FileTransportConfig)
+    relay: RelayConfig | None = None
 
 
 class DeploymentConfig(BaseModel):
@@ -100,6 +134,16 @@ class DeploymentConfig(BaseModel):
     transports: TransportsConfig = Field(default_factory=TransportsConfig)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     pipeline: PipelineConfig
+
+    @model_validator(mode="after")
+    def _relay_nodes_exist(self) -> DeploymentConfig:
+        relay = self.transports.relay
+        if relay is not None:
+            known = {n.name for n in self.pipeline.nodes}
+            missing = [n for n in relay.nodes if n not in known]
+            if missing:
+                raise ValueError(f"transports.relay.nodes: no pipeline node named {missing}")
+        return self
 
 
 @dataclass(frozen=True, slots=True)

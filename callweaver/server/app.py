@@ -32,6 +32,7 @@ from callweaver.frames.audio import InputAudioFrame
 from callweaver.frames.base import Frame
 from callweaver.pipelines.call import Call, CallIO, CallReport
 from callweaver.pipelines.config import Deployment
+from callweaver.pipelines.graph import Graph
 from callweaver.resources import whisper
 from callweaver.runtime.clock import MonotonicClock
 from callweaver.server.metrics import Metrics
@@ -87,11 +88,23 @@ class Server:
             log.error("warm-up call failed: %s", self.warm_error)
         self.state = "ready"
 
-    async def run_call(self, io: CallIO, transport: str, call_id: str | None = None) -> CallReport:
-        """Run one call to its end. Raises :class:`ServerClosing` once draining."""
+    async def run_call(
+        self,
+        io: CallIO,
+        transport: str,
+        call_id: str | None = None,
+        *,
+        graph: Graph | None = None,
+    ) -> CallReport:
+        """Run one call to its end (on ``graph``, default the deployment's). A transport that
+        drives the call itself (turns, interrupts) has an ``attach(call)`` method, called
+        first. Raises :class:`ServerClosing` once draining."""
         if self.state in ("draining", "stopped"):
             raise ServerClosing("the server is shutting down")
-        call = Call(self.deployment.graph, clock=MonotonicClock(), call_id=call_id)
+        call = Call(graph or self.deployment.graph, clock=MonotonicClock(), call_id=call_id)
+        attach = getattr(io, "attach", None)
+        if attach is not None:
+            attach(call)
         self.calls[call.call_id] = (transport, call)
         self._idle.clear()
         self.metrics.active.labels(transport).inc()
@@ -155,6 +168,11 @@ def create_app(deployment: Deployment, *, drain_s: float = 30.0) -> FastAPI:
 
     app = FastAPI(title=f"callweaver: {deployment.config.name}", lifespan=lifespan)
     app.state.server = server
+
+    if deployment.config.transports.relay is not None:
+        from callweaver.server.relay import add_relay_routes  # imports this module
+
+        add_relay_routes(app, server, deployment.config.transports.relay)
 
     @app.get("/health")
     async def health() -> JSONResponse:
