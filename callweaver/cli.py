@@ -140,6 +140,31 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _call(args: argparse.Namespace) -> int:
+    """Place an outbound call through Twilio (the config's ``transports.outbound``)."""
+    from callweaver.errors import ConfigError
+    from callweaver.pipelines.config import load_config
+    from callweaver.server.outbound import OutboundError, place_call
+
+    try:
+        dep = load_config(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    outbound = dep.config.transports.outbound
+    if outbound is None:
+        print(f"{args.config}: no transports.outbound section", file=sys.stderr)
+        return 2
+    try:
+        placed = asyncio.run(place_call(outbound, args.to, args.from_))
+    except OutboundError as exc:
+        print(f"call not placed: {exc}", file=sys.stderr)
+        return 1
+    print(f"call {placed.sid} to {placed.to} from {placed.from_}: {placed.status}")
+    return 0
+
+
 def _models(args: argparse.Namespace) -> int:
     """List the offline models and whether they are installed; ``--prepare`` readies them
     (joins the multilingual whisper's parts)."""
@@ -184,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="processes (default: the config's server.workers)")
     p.add_argument("--drain-s", type=float, default=30.0, help="grace for live calls on stop")
     p.set_defaults(handler=_serve)
+
+    p = sub.add_parser("call", help="place an outbound call through Twilio's REST API")
+    p.add_argument("config")
+    p.add_argument("--to", required=True, help="E.164 number to call")
+    p.add_argument("--from", dest="from_", help="default: the config's from_number")
+    p.set_defaults(handler=_call)
 
     p = sub.add_parser("models", help="list the offline models; --prepare readies them")
     p.add_argument("--prepare", action="store_true", help="join models shipped in parts")

@@ -118,11 +118,24 @@ class RelayConfig(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)
 
 
+class OutboundConfig(BaseModel):
+    """Outbound calls through Twilio's REST API (``POST /calls``, ``callweaver call``)."""
+
+    model_config = _Strict
+
+    account_sid: str = Field(pattern=r"^AC\w+$")
+    auth_token: SecretStr
+    from_number: str = Field(description="the Twilio number calls come from (E.164)")
+    voice_url: str = Field(description="this app's voice webhook, as Twilio reaches it")
+    api_base: str = Field("https://api.twilio.com", description="Twilio's REST API")
+
+
 class TransportsConfig(BaseModel):
     model_config = _Strict
 
     file: FileTransportConfig = Field(default_factory=FileTransportConfig)
     relay: RelayConfig | None = None
+    outbound: OutboundConfig | None = None
 
 
 class DeploymentConfig(BaseModel):

@@ -174,6 +174,11 @@ def create_app(deployment: Deployment, *, drain_s: float = 30.0) -> FastAPI:
 
         add_relay_routes(app, server, deployment.config.transports.relay)
 
+    if deployment.config.transports.outbound is not None:
+        from callweaver.server.outbound import add_outbound_routes
+
+        add_outbound_routes(app, deployment.config.transports.outbound)
+
     @app.get("/health")
     async def health() -> JSONResponse:
         healthy, details = server.health()
