@@ -130,10 +130,43 @@ class OutboundConfig(BaseModel):
     api_base: str = Field("https://api.twilio.com", description="Twilio's REST API")
 
 
+class TwilioConfig(BaseModel):
+    """Twilio Media Streams: ``POST {path}/voice`` answers Twilio's webhook with TwiML that
+    connects the call to the WebSocket ``{path}/stream``."""
+
+    model_config = _Strict
+
+    path: str = Field("/twilio", pattern=r"^(/[A-Za-z0-9._~-]+)+$")
+    public_url: str | None = Field(
+        None,
+        pattern=r"^(https?|wss?)://[^/?#\s]+(/[^?#\s]*)?$",
+        description="the base URL Twilio reaches this app at (behind a proxy or tunnel); "
+        "default: the request's Host header",
+    )
+    auth_token: SecretStr | None = Field(None, description="use ${TWILIO_AUTH_TOKEN}")
+    validate_signature: bool = True
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="<Parameter>s of the stream, besides From/To/CallSid"
+    )
+    max_buffer_ms: int = Field(
+        300, ge=20, le=10_000, description="reply audio sent ahead of what Twilio has played"
+    )
+
+    @model_validator(mode="after")
+    def _token_if_validating(self) -> TwilioConfig:
+        if self.validate_signature and not (self.auth_token and self.auth_token.get_secret_value()):
+            raise ValueError(
+                "validate_signature needs auth_token (auth_token: ${TWILIO_AUTH_TOKEN}), "
+                "or set validate_signature: false"
+            )
+        return self
+
+
 class TransportsConfig(BaseModel):
     model_config = _Strict
 
     file: FileTransportConfig = Field(default_factory=FileTransportConfig)
+    twilio: TwilioConfig | None = None
     relay: RelayConfig | None = None
     outbound: OutboundConfig | None = None
 

@@ -174,6 +174,11 @@ def create_app(deployment: Deployment, *, drain_s: float = 30.0) -> FastAPI:
 
         add_relay_routes(app, server, deployment.config.transports.relay)
 
+    if deployment.config.transports.twilio is not None:
+        from callweaver.server.twilio import add_twilio_routes  # imports this module
+
+        add_twilio_routes(app, server, deployment.config.transports.twilio)
+
     if deployment.config.transports.outbound is not None:
         from callweaver.server.outbound import add_outbound_routes
 
