@@ -30,6 +30,19 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
+def _load(path: str) -> Deployment | None:
+    """The deployment at ``path``, or None after printing every problem of its config."""
+    from callweaver.errors import ConfigError
+    from callweaver.pipelines.config import load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return None
+
+
 def _validate(args: argparse.Namespace) -> int:
     from callweaver.errors import ConfigError
     from callweaver.pipelines.config import load_config
@@ -70,15 +83,11 @@ async def _run_file_call(dep: Deployment, args: argparse.Namespace) -> tuple[Cal
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from callweaver.errors import CallweaverError, ConfigError
-    from callweaver.pipelines.config import load_config
+    from callweaver.errors import CallweaverError
     from callweaver.runtime.latency import format_table
 
-    try:
-        dep = load_config(args.config)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    dep = _load(args.config)
+    if dep is None:
         return 2
     try:
         report, io = run_async(_run_file_call(dep, args))
@@ -115,15 +124,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from callweaver.errors import ConfigError
-    from callweaver.pipelines.config import load_config
     from callweaver.server.app import CONFIG_ENV, DRAIN_ENV
 
-    try:
-        dep = load_config(args.config)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    dep = _load(args.config)
+    if dep is None:
         return 2
     server = dep.config.server
     os.environ[CONFIG_ENV] = os.path.abspath(args.config)
@@ -142,15 +146,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _call(args: argparse.Namespace) -> int:
     """Place an outbound call through Twilio (the config's ``transports.outbound``)."""
-    from callweaver.errors import ConfigError
-    from callweaver.pipelines.config import load_config
     from callweaver.server.outbound import OutboundError, place_call
 
-    try:
-        dep = load_config(args.config)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    dep = _load(args.config)
+    if dep is None:
         return 2
     outbound = dep.config.transports.outbound
     if outbound is None:

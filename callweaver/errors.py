@@ -8,6 +8,7 @@ Hierarchy::
     +-- GraphError                  a graph cannot be built or cannot drain
     +-- TransportError              a transport's peer or medium failed
     |   +-- PeerGone                the peer went away (hang-up, socket closed): not our fault
+    |   +-- WireError               a peer's message its protocol does not allow (per kind)
     +-- WavError                    a file is not a WAV we can read (transports/wav.py)
     +-- ProviderError               an STT/LLM/TTS provider failed; ``retryable`` says whether
     |   |                           a retry or a failover to another provider can help
@@ -73,6 +74,17 @@ class TransportError(CallweaverError):
 
 class PeerGone(TransportError):
     """The peer went away (hang-up, closed socket). A normal way for a call to end."""
+
+
+class WireError(TransportError):
+    """A peer's message that its protocol does not allow. ``kind`` labels it for metrics
+    (``bad_json``, ``unknown_event``, ``missing_field``, ``bad_field``, ``oversized``...);
+    the transport counts it, skips the message and goes on."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        self.detail = message
+        super().__init__(f"{kind}: {message}")
 
 
 class ProviderError(CallweaverError):

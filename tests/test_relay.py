@@ -15,6 +15,7 @@ import websockets
 import yaml
 from twilio.request_validator import RequestValidator
 
+from callweaver.errors import WireError
 from callweaver.pipelines.config import load_config
 from callweaver.server.app import create_app
 from callweaver.transports.relay import wire
@@ -159,7 +160,7 @@ def test_wire_builders_speak_the_relay_protocol() -> None:
         "type": "language", "ttsLanguage": "es-ES", "transcriptionLanguage": "es-ES"}  # fmt: skip
     assert json.loads(wire.end({"reason": "human"}))["handoffData"] == '{"reason": "human"}'
     assert json.loads(wire.send_digits("1w2")) == {"type": "sendDigits", "digits": "1w2"}
-    with pytest.raises(wire.WireError) as err:
+    with pytest.raises(WireError) as err:
         wire.parse("x" * (wire.MAX_MESSAGE_BYTES + 1))
     assert err.value.kind == "oversized"
     assert wire.parse(json.dumps({"type": "interrupt", "utteranceUntilInterrupt": "We open",

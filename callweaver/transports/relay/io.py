@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from callweaver.errors import PeerGone
+from callweaver.errors import PeerGone, WireError
 from callweaver.frames.base import Frame
 from callweaver.frames.dtmf import DTMF_DIGITS, DTMFFrame
 from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
@@ -61,7 +61,7 @@ class RelayIO:
                 return  # the session ended: a hang-up
             try:
                 msg = wire.parse(raw)
-            except wire.WireError as exc:
+            except WireError as exc:
                 self._wire_error(exc.kind, str(exc))
                 continue
             if isinstance(msg, wire.Setup):

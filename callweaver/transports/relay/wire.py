@@ -1,5 +1,5 @@
 """The ConversationRelay WebSocket protocol as pure functions: one JSON text frame in, a typed
-message out (or :class:`WireError`); builders for what the app sends. No I/O.
+message out (or :class:`~callweaver.errors.WireError`); builders for what the app sends. No I/O.
 
 Twilio -> app (``type``): ``setup``, ``prompt`` (``voicePrompt``, ``lang``, ``last``: partial
 prompts carry ``last: false``), ``dtmf``, ``interrupt`` (``utteranceUntilInterrupt``,
@@ -14,15 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from callweaver.errors import WireError
+
 MAX_MESSAGE_BYTES = 64 * 1024
-
-
-class WireError(ValueError):
-    """A message that is not ConversationRelay; ``kind`` labels it for metrics."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,7 +147,7 @@ class TwilioMediaIO:
         self.stopped = False
         """True once Twilio said ``stop`` (the caller hung up or the call left the stream)."""
         self.errors: Counter[str] = Counter()
-        """Inbound problems by kind (see :class:`~callweaver.transports.twilio.wire.WireError`,
+        """Inbound problems by kind (see :class:`~callweaver.errors.WireError`,
         plus ``before_start``, ``wrong_stream``, ``duplicate_start``, ``unknown_mark``,
         ``unsupported_format``, ``no_start``, ``stalled``)."""
         self.conversation: list[tuple[int, str, str]] = []

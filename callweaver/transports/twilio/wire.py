@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from callweaver.errors import TransportError
+from callweaver.errors import WireError
 from callweaver.frames.dtmf import DTMF_DIGITS
 
 __all__ = [
@@ -54,16 +54,6 @@ __all__ = [
 MAX_MESSAGE_CHARS: Final = 64 * 1024
 """Inbound frames longer than this are refused unparsed. A real media frame is about 400
 characters (160 bytes of audio); ``start`` grows with its custom parameters."""
-
-
-class WireError(TransportError):
-    """A frame that is not a valid Media Streams message. ``kind`` is one of ``oversized``,
-    ``bad_json``, ``unknown_event``, ``missing_field``, ``bad_field``, ``bad_payload``."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind
-        self.detail = message
-        super().__init__(f"{kind}: {message}")
 
 
 def _dumps(data: Mapping[str, Any]) -> str:
