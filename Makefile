@@ -56,6 +56,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.denoise_eval
 	$(BIN)/python -m bench.stt
 	$(BIN)/python -m bench.offline_agent
+	$(BIN)/python -m bench.edge_latency
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -72,6 +72,8 @@ class Server:
         self.metrics = Metrics()
         self.calls: dict[str, tuple[str, Call]] = {}
         self.state = "starting"  # starting -> ready -> draining -> stopped
+        self.on_call_end: list[Callable[[str, CallIO, CallReport], None]] = []
+        """Called with (transport, io, report) as each call ends: dashboards, benchmarks."""
         self.warm_error: str | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -116,6 +118,8 @@ class Server:
             if not self.calls:
                 self._idle.set()
         self.metrics.record_call(transport, report)
+        for listener in self.on_call_end:
+            listener(transport, io, report)
         return report
 
     async def shutdown(self) -> None:
