@@ -14,7 +14,19 @@ import pytest_asyncio
 import yaml
 from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
-from twilio_peer import FakeTwilio, eventually, serving, transcribe, twilio_stream, ulaw_of, within
+from twilio_peer import (
+    AUDIO,
+    ROOT,
+    SILENCE,
+    TOKEN,
+    FakeTwilio,
+    eventually,
+    serving,
+    transcribe,
+    twilio_stream,
+    ulaw_of,
+    within,
+)
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -24,11 +36,6 @@ from callweaver.server.app import create_app
 from callweaver.transports.twilio import wire
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-ROOT = Path(__file__).parent.parent
-AUDIO = ROOT / "examples" / "audio"
-TOKEN = "test"
-SILENCE = b"\xff" * 160  # 20 ms of mu-law silence
 
 
 # -- the offline agent behind create_app -------------------------------------------------------

@@ -13,13 +13,12 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi import FastAPI, WebSocket
-from twilio_peer import serving, twilio_stream, within
+from twilio_peer import SILENCE, serving, twilio_stream, within
 
 from callweaver.audio.mulaw import pcm16_to_ulaw, ulaw_to_pcm16
 from callweaver.errors import PeerGone
@@ -36,11 +35,6 @@ from callweaver.transports.twilio import wire
 from callweaver.transports.twilio.media import TwilioMediaIO
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-ROOT = Path(__file__).parent.parent
-AUDIO = ROOT / "examples" / "audio"
-TOKEN = "test"
-SILENCE = b"\xff" * 160  # 20 ms of mu-law silence
 
 
 # -- the transport alone -----------------------------------------------------------------------
