@@ -11,7 +11,7 @@ from collections import deque
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from callweaver.frames.audio import InputAudioFrame, OutputAudioFrame
+from callweaver.frames.audio import InputAudioFrame
 from callweaver.frames.base import Frame
 from callweaver.frames.control import InterruptFrame
 from callweaver.frames.speech import EndOfTurnFrame, SpeechStartedFrame, SpeechStoppedFrame
@@ -77,17 +77,8 @@ class Echo(Processor):
         rate = frames[0].sample_rate
         pcm = b"".join(f.pcm for f in kept if f.sample_rate == rate)
         step = max(2, rate * self.p.chunk_ms // 1000 * 2)
+        await self.emit_audio(pcm, rate, turn_id, step)
         ctx = self.ctx
-        for i in range(0, len(pcm), step):
-            await self.emit(
-                OutputAudioFrame(
-                    call_id=ctx.call_id,
-                    turn_id=turn_id,
-                    ts_ns=ctx.now_ns(),
-                    pcm=pcm[i : i + step],
-                    sample_rate=rate,
-                )
-            )
         await self.emit(ReplyEndFrame(call_id=ctx.call_id, turn_id=turn_id, ts_ns=ctx.now_ns()))
 
     async def on_interrupt(self, frame: InterruptFrame) -> None:

@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callweaver.audio.resample import Resampler, resample
 from callweaver.errors import ProviderError
-from callweaver.frames.audio import OutputAudioFrame
 from callweaver.frames.base import Frame
 from callweaver.frames.control import InterruptFrame, StartFrame
 from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame
@@ -165,11 +164,11 @@ class TextToSpeech(Processor):
                 pending += resampler.process(speech.pcm) if resampler else speech.pcm
                 cut = len(pending) - len(pending) % step
                 if cut:
-                    await self._out(turn, pending[:cut], step)
+                    await self.emit_audio(pending[:cut], self.rate, turn, step)
                     pending = pending[cut:]
             if resampler is not None:
                 pending += resampler.flush()
-            await self._out(turn, pending, step)
+            await self.emit_audio(pending, self.rate, turn, step)
         except ProviderError as exc:
             ctx.record_error(self.name, exc, "fallback")
             await report_switches(self, self._switches, turn)
@@ -177,7 +176,7 @@ class TextToSpeech(Processor):
                 # nothing of this sentence was heard: the caller hears the fallback instead,
                 # once per turn (the turn's next sentences would fail the same way)
                 self._fell_back.add(turn)
-                await self._out(turn, self._fallback, step)
+                await self.emit_audio(self._fallback, self.rate, turn, step)
             return
         await report_switches(self, self._switches, turn)
 
@@ -185,19 +184,6 @@ class TextToSpeech(Processor):
         if speech.sample_rate == self.rate:
             return None
         return Resampler(speech.sample_rate, self.rate)
-
-    async def _out(self, turn: int, pcm: bytes, step: int) -> None:
-        ctx = self.ctx
-        for i in range(0, len(pcm), step):
-            await self.emit(
-                OutputAudioFrame(
-                    call_id=ctx.call_id,
-                    turn_id=turn,
-                    ts_ns=ctx.now_ns(),
-                    pcm=pcm[i : i + step],
-                    sample_rate=self.rate,
-                )
-            )
 
     async def on_interrupt(self, frame: InterruptFrame) -> None:
         self._splitter = SentenceSplitter()

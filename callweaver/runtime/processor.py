@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from callweaver.frames.audio import OutputAudioFrame
 from callweaver.frames.base import Frame
 from callweaver.frames.control import EndFrame, InterruptFrame, StartFrame
 from callweaver.frames.metrics import MetricsFrame
@@ -98,6 +99,20 @@ class Processor:
                 node=self.name,
             )
         )
+
+    async def emit_audio(self, pcm: bytes, sample_rate: int, turn_id: int, chunk: int) -> None:
+        """Send reply audio (mono PCM16) downstream as frames of ``chunk`` bytes."""
+        ctx = self.ctx
+        for i in range(0, len(pcm), chunk):
+            await self.emit(
+                OutputAudioFrame(
+                    call_id=ctx.call_id,
+                    turn_id=turn_id,
+                    ts_ns=ctx.now_ns(),
+                    pcm=pcm[i : i + chunk],
+                    sample_rate=sample_rate,
+                )
+            )
 
     async def emit_upstream(self, frame: Frame) -> None:
         """Send ``frame`` back to every node that feeds this one."""
