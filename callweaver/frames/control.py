@@ -7,7 +7,9 @@ that ending a call drains what is queued instead of losing it. Cancel is the "st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from callweaver.frames.base import Frame
 
@@ -16,13 +18,16 @@ from callweaver.frames.base import Frame
 class StartFrame(Frame):
     """The call is starting: processors open what they need. The rates are the transport's
     (caller audio in, reply audio out), so that a TTS stage speaks at the rate the transport
-    sends."""
+    sends. ``parameters`` are the call's choices from the transport (Twilio's
+    ``<Parameter>``s and ``From``/``To``/``CallSid``, a web page's query), also on the call's
+    context."""
 
     system = True
     control = True
 
     in_sample_rate: int = 16000
     out_sample_rate: int = 16000
+    parameters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

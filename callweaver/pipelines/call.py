@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from callweaver.errors import PeerGone
@@ -40,7 +41,8 @@ class CallIO(Protocol):
     """What a transport gives a call: frames in, frames out, and a flush for barge-in.
 
     A transport may also say its audio rates as ``in_sample_rate`` and ``out_sample_rate``
-    attributes (16000 when absent); the call passes them on in its :class:`StartFrame`."""
+    attributes (16000 when absent) and the call's choices as a ``parameters`` mapping; the
+    call passes them on in its :class:`StartFrame` (the parameters on its context too)."""
 
     def frames(self) -> AsyncIterator[Frame]:
         """The caller's frames (audio, DTMF...); the iterator ends when the caller's side
@@ -203,11 +205,13 @@ class Call:
             return CallReport(self.call_id, self._cancel_reason, 0, [], [])
         self.state = CallState.STARTING
         entry = self._wire(io)
+        ctx.parameters = MappingProxyType(dict(getattr(io, "parameters", None) or {}))
         start = StartFrame(
             call_id=self.call_id,
             ts_ns=started,
             in_sample_rate=getattr(io, "in_sample_rate", 16000),
             out_sample_rate=getattr(io, "out_sample_rate", 16000),
+            parameters=ctx.parameters,
         )
         for actor in self.actors.values():
             actor.inbox.put_nowait(start)

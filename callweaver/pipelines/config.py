@@ -24,6 +24,7 @@ Shape::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -32,7 +33,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from callweaver.errors import ConfigError, ConfigIssue, RegistryError
 from callweaver.pipelines.graph import Edge, Graph, Node, check, linear_edges
@@ -162,6 +171,49 @@ class TwilioConfig(BaseModel):
         return self
 
 
+class WebRTCConfig(BaseModel):
+    """WebRTC from a browser: ``GET {path}`` serves the call page, ``POST {path}/offer``
+    answers its offer (callweaver is the answerer)."""
+
+    model_config = _Strict
+
+    path: str = Field("/webrtc", pattern=r"^(/[A-Za-z0-9._~-]+)+$")
+    page: bool = Field(True, description="serve the call page at {path}")
+    ice_addresses: list[str] | None = Field(
+        None,
+        description="local addresses ICE offers to browsers; [127.0.0.1] for a browser on "
+        "this machine with no other route; default: every interface but loopback",
+    )
+    ice_servers: list[str] = Field(
+        default_factory=list,
+        description="STUN servers for a server behind NAT, as stun:host:port",
+    )
+    max_buffer_ms: int = Field(
+        300, ge=20, le=10_000, description="reply audio queued ahead of the outgoing track"
+    )
+    connect_timeout_s: float = Field(
+        15.0, gt=0, le=120, description="an answered call that does not connect ends"
+    )
+
+    @field_validator("ice_addresses")
+    @classmethod
+    def _addresses(cls, value: list[str] | None) -> list[str] | None:
+        for address in value or ():
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        return value
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _stun(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not re.fullmatch(r"stuns?:[^\s:/?#]+(:\d+)?", url):
+                raise ValueError(f"{url!r} is not a STUN URL (stun:host:port)")
+        return value
+
+
 class TransportsConfig(BaseModel):
     model_config = _Strict
 
@@ -169,6 +221,7 @@ class TransportsConfig(BaseModel):
     twilio: TwilioConfig | None = None
     relay: RelayConfig | None = None
     outbound: OutboundConfig | None = None
+    webrtc: WebRTCConfig | None = None
 
 
 class DeploymentConfig(BaseModel):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from callweaver.runtime.clock import Clock, MonotonicClock
@@ -39,6 +39,8 @@ class CallContext:
     call_id: str
     clock: Clock = field(default_factory=MonotonicClock)
     turn_id: int = 0
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    """The call's choices from its transport (see :class:`~callweaver.frames.StartFrame`)."""
     latency: TurnLatency = field(default_factory=TurnLatency)
     errors: list[ErrorRecord] = field(default_factory=list)
     _interrupt: Callable[[int], None] = _no_lever

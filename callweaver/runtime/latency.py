@@ -60,6 +60,10 @@ class TurnLatency:
             turn = self._turns[turn_id] = TurnTimes(turn_id)
         turn.marks.setdefault(stage, at_ns)
 
+    def get(self, turn_id: int) -> TurnTimes | None:
+        """The marks of ``turn_id``, if any were recorded."""
+        return self._turns.get(turn_id)
+
     @property
     def turns(self) -> list[TurnTimes]:
         return [self._turns[k] for k in sorted(self._turns)]

@@ -3,7 +3,9 @@
 :class:`Server` holds what the process shares across calls: the deployment (its graph is a
 recipe; each call gets fresh actors), the live calls, the metrics. A transport's endpoint
 hands its :class:`~callweaver.pipelines.call.CallIO` to :meth:`Server.run_call` and the call
-runs inside that endpoint's task, so a failing peer ends only its own call.
+runs inside that endpoint's task, so a failing peer ends only its own call. A transport whose
+endpoint answers before the call ends (WebRTC's offer) uses :meth:`Server.start_call`: the
+call then runs in the server's task group, which the app's lifespan holds open.
 
 Start-up: before the app takes a call it runs one *warm call* of half a second of silence
 through the graph, so that every node's ``start`` has loaded its models and pre-synthesized
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -77,6 +79,7 @@ class Server:
         self.warm_error: str | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._tasks: asyncio.TaskGroup | None = None
 
     async def warm(self) -> None:
         """Run the warm call (see the module docstring)."""
@@ -122,6 +125,62 @@ class Server:
             listener(transport, io, report)
         return report
 
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        """The server's life (the app's lifespan): warm up, serve, drain. Calls started with
+        :meth:`start_call` are children of the task group this holds open."""
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            await self.warm()
+            try:
+                yield
+            finally:
+                await self.shutdown()
+                self._tasks = None
+
+    def start_call(
+        self,
+        io: CallIO,
+        transport: str,
+        call_id: str,
+        *,
+        graph: Graph | None = None,
+        after: Callable[[CallReport | None], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run a call in the background, for transports whose endpoint returns before the
+        call ends (a WebRTC offer is answered at once). ``after(report)`` runs when it ends
+        (``report`` None if it failed). Raises :class:`ServerClosing` once draining."""
+        if self._tasks is None or self.state in ("draining", "stopped"):
+            raise ServerClosing("the server is not taking calls")
+        self._idle.clear()  # the call counts from now, not from when its task first runs
+        self._tasks.create_task(
+            self._run_detached(io, transport, call_id, graph, after), name=f"call {call_id}"
+        )
+
+    async def _run_detached(
+        self,
+        io: CallIO,
+        transport: str,
+        call_id: str,
+        graph: Graph | None,
+        after: Callable[[CallReport | None], Awaitable[None]] | None,
+    ) -> None:
+        report: CallReport | None = None
+        try:
+            report = await self.run_call(io, transport, call_id, graph=graph)
+        except ServerClosing:
+            log.info("%s call %s refused: the server is draining", transport, call_id)
+        except Exception:  # one call's failure never ends the server's task group
+            log.exception("%s call %s failed", transport, call_id)
+        finally:
+            if not self.calls:
+                self._idle.set()
+            if after is not None:
+                try:
+                    await after(report)
+                except Exception:
+                    log.exception("%s call %s: cleanup failed", transport, call_id)
+
     async def shutdown(self) -> None:
         """Drain (see the module docstring)."""
         self.state = "draining"
@@ -166,9 +225,8 @@ def create_app(deployment: Deployment, *, drain_s: float = 30.0) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await server.warm()
-        yield
-        await server.shutdown()
+        async with server.serving():
+            yield
 
     app = FastAPI(title=f"callweaver: {deployment.config.name}", lifespan=lifespan)
     app.state.server = server
@@ -187,6 +245,11 @@ def create_app(deployment: Deployment, *, drain_s: float = 30.0) -> FastAPI:
         from callweaver.server.outbound import add_outbound_routes
 
         add_outbound_routes(app, deployment.config.transports.outbound)
+
+    if deployment.config.transports.webrtc is not None:
+        from callweaver.server.webrtc import add_webrtc_routes
+
+        add_webrtc_routes(app, server, deployment.config.transports.webrtc)
 
     @app.get("/health")
     async def health() -> JSONResponse:

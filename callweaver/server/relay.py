@@ -96,7 +96,11 @@ def add_relay_routes(app: FastAPI, server: Server, config: RelayConfig) -> None:
         errors = server.metrics.transport_errors
         io = RelayIO(ws, on_wire_error=lambda kind: errors.labels("relay", kind).inc())
         try:
-            await server.run_call(io, "relay", graph=graph)
+            setup = await io.wait_setup()
+            call_id = (setup.call_sid or setup.session_id or None) if setup else None
+            if call_id is not None and call_id in server.calls:
+                call_id = f"{call_id}/{setup.session_id if setup else 'again'}"
+            await server.run_call(io, "relay", call_id=call_id, graph=graph)
         except CallweaverError as exc:  # draining: refuse politely
             log.info("relay session refused: %s", exc)
         finally:

@@ -14,6 +14,7 @@ session goes on. The socket closing is a hang-up.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
@@ -46,6 +47,54 @@ class RelayIO:
         self.conversation: list[tuple[int, str, str]] = []
         self.wire_errors: dict[str, int] = {}
         self._language = ""
+        self._early: wire.Message | None = None  # read by wait_setup, not yet handled
+        self._closed = False
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """The session's ``<Parameter>`` values and who is calling (from ``setup``)."""
+        setup = self.setup
+        if setup is None:
+            return {}
+        known = {"CallSid": setup.call_sid, "From": setup.from_, "To": setup.to}
+        return {**{k: v for k, v in known.items() if v}, **setup.custom_parameters}
+
+    async def wait_setup(self, timeout_s: float = 10.0) -> wire.Setup | None:
+        """Read the first message, which Twilio makes ``setup``, and return the setup; None
+        if the session closed first or was silent for ``timeout_s``, or began with another
+        message (counted as ``before_setup`` and still handled: the session goes on)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                msg = await self._next()
+        except TimeoutError:
+            self._wire_error("no_setup", f"no setup message within {timeout_s:g} s")
+            self._closed = True
+            return None
+        if msg is None:
+            self._closed = True
+        elif isinstance(msg, wire.Setup):
+            self.setup = msg
+        else:
+            self._wire_error("before_setup", f"{type(msg).__name__} before setup")
+            self._early = msg
+        return self.setup
+
+    async def _next(self) -> wire.Message | None:
+        """The next well-formed message; None once the session has closed."""
+        if self._early is not None:
+            msg, self._early = self._early, None
+            return msg
+        while not self._closed:
+            try:
+                raw = await self.ws.receive_text()
+            except (WebSocketDisconnect, RuntimeError):
+                break  # the session ended: a hang-up
+            try:
+                return wire.parse(raw)
+            except WireError as exc:
+                self._wire_error(exc.kind, str(exc))
+        self._closed = True
+        return None
 
     def attach(self, call: Call) -> None:
         """The call this session feeds (turns and interrupts go to it)."""
@@ -54,16 +103,7 @@ class RelayIO:
     async def frames(self) -> AsyncIterator[Frame]:
         assert self.call is not None, "attach(call) first"
         ctx = self.call.ctx
-        while True:
-            try:
-                raw = await self.ws.receive_text()
-            except (WebSocketDisconnect, RuntimeError):
-                return  # the session ended: a hang-up
-            try:
-                msg = wire.parse(raw)
-            except WireError as exc:
-                self._wire_error(exc.kind, str(exc))
-                continue
+        while (msg := await self._next()) is not None:
             if isinstance(msg, wire.Setup):
                 self.setup = msg
             elif isinstance(msg, wire.Prompt):

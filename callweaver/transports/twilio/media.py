@@ -35,9 +35,9 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 try:
     from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -54,6 +54,7 @@ from callweaver.frames.base import Frame
 from callweaver.frames.dtmf import DTMFFrame
 from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
 from callweaver.runtime.clock import Clock, MonotonicClock
+from callweaver.transports.edge import EdgeTimes
 from callweaver.transports.twilio.wire import (
     MAX_MESSAGE_CHARS,
     Connected,
@@ -75,27 +76,6 @@ log = logging.getLogger("callweaver.transports.twilio")
 RATE = 8000
 CHUNK = RATE // 50  # mu-law bytes (= samples) per 20 ms media message
 _NS = 1_000_000_000
-_ARRIVALS_KEPT = 1500  # inbound chunks whose arrival is remembered: 30 s
-
-
-@dataclass(slots=True)
-class EdgeTimes:
-    """When audio crossed this edge, on the transport's clock (the call's, by default):
-    the raw material of a voice-to-voice figure measured where the caller is."""
-
-    last_media_in_ns: int | None = None
-    """Arrival of the latest inbound ``media`` message."""
-    first_media_out_ns: dict[int, int] = field(default_factory=dict)
-    """Per reply turn: when its first outbound ``media`` message was sent."""
-    arrivals: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=_ARRIVALS_KEPT))
-    """(end of chunk on the audio clock, arrival) of the latest inbound chunks."""
-
-    def arrival_ns(self, pts_ns: int) -> int | None:
-        """When the inbound audio at ``pts_ns`` (Twilio's clock) arrived, if still known."""
-        for end, arrived in self.arrivals:
-            if end >= pts_ns:
-                return arrived
-        return None
 
 
 @dataclass(slots=True)
@@ -182,6 +162,15 @@ class TwilioMediaIO:
         self._turn: int | None = None
         self._pending = b""  # mu-law less than a chunk long, waiting for more
         self._resampler: Resampler | None = None
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """The stream's ``<Parameter>`` values (``From``, ``To``, ``CallSid`` among them when
+        the webhook passed them), and ``callSid``/``accountSid`` from ``start`` itself."""
+        if self.start is None:
+            return {}
+        known = {"CallSid": self.start.call_sid, "AccountSid": self.start.account_sid}
+        return {**{k: v for k, v in known.items() if v}, **self.start.custom_parameters}
 
     @property
     def stream_sid(self) -> str:
