@@ -1,7 +1,7 @@
-"""Voice-to-voice at the transport edge: the file transport against Twilio Media Streams.
+"""Voice-to-voice at the transport edge: the file transport, Twilio Media Streams and WebRTC.
 
-The offline agent of ``configs/local.yaml`` answers the same flite questions through two
-transports, one turn per call, alternating between them so that machine noise hits both:
+The offline agent of ``configs/local.yaml`` answers the same flite questions through three
+transports, one turn per call, rotating their order so that machine noise hits all of them:
 
 - ``file``: a real-time paced :class:`FileIO`, the way ``callweaver simulate`` runs a call;
   voice-to-voice is the call report's ``speech_end -> first_audio_out``.
@@ -10,6 +10,11 @@ transports, one turn per call, alternating between them so that machine noise hi
   report's, the server's edge (first outbound ``media`` sent, as the server logs it), and the
   peer's own: when it sent the message holding the question's last voiced sample (known from
   the script) to when it received the reply's first ``media`` message.
+- ``webrtc``: the same server's ``POST /webrtc/offer`` and a Python caller
+  (:class:`~callweaver.transports.webrtc.caller.WebRTCCaller`: aiortc, opus, loopback ICE)
+  speaking at real pace. The server's edge is the reply track releasing its first audio frame;
+  the peer's, the send of the frame holding the question's last sample to the arrival of the
+  first decoded reply frame that is not silence.
 
 ``python -m bench.edge_latency [--turns N]`` writes its section of docs/benchmarks.md and
 bench/results/edge_latency.json.
@@ -49,6 +54,7 @@ from callweaver.server.app import Server, create_app
 from callweaver.transports.file import FileIO
 from callweaver.transports.twilio import wire
 from callweaver.transports.wav import Pcm
+from callweaver.transports.webrtc.caller import WebRTCCaller
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- edge-latency:begin -->", "<!-- edge-latency:end -->"
@@ -59,6 +65,8 @@ CALL_TIMEOUT_S = 20.0
 CHUNK = 160  # 20 ms of 8 kHz mu-law
 SILENCE = b"\xff" * CHUNK
 GOAL_MS = 10.0
+REPLY_RMS = 30.0  # a decoded WebRTC frame louder than this is reply audio, not silence
+TRANSPORTS = ("file", "twilio", "webrtc")
 
 
 def _ms(a_ns: int | None, b_ns: int | None) -> float | None:
@@ -189,6 +197,42 @@ async def twilio_turn(
     }
 
 
+# -- the WebRTC caller ---------------------------------------------------------------------------
+
+
+async def webrtc_turn(host: str, speech: np.ndarray, captured: dict[str, Any]) -> dict[str, Any]:
+    caller = WebRTCCaller(host, addresses=["127.0.0.1"])
+    await caller.call()
+    assert caller.call_id is not None
+    ended = captured[caller.call_id] = asyncio.get_running_loop().create_future()
+    try:
+        lead = np.zeros(round(LEAD_S * RATE), np.int16)
+        caller.mic.say(np.concatenate([lead, speech]).tobytes(), RATE)
+        t0 = time.perf_counter()
+        first: int | None = None
+        while time.perf_counter() - t0 < CALL_TIMEOUT_S:
+            await asyncio.sleep(0.02)
+            spoken = caller.mic.spoken_end_ns
+            if spoken is not None and first is None:
+                first = caller.received.voiced_since(spoken, rms=REPLY_RMS)
+            if first is not None and time.monotonic_ns() - first > AFTER_REPLY_S * 1e9:
+                break
+    finally:
+        await caller.hangup()
+    try:
+        report, io = await asyncio.wait_for(ended, 15)
+    finally:
+        captured.pop(caller.call_id, None)
+    turn, speech_end_ns, v2v = _v2v(report)
+    out_ns = io.edge.first_media_out_ns.get(turn) if turn is not None else None
+    return {
+        "v2v_ms": v2v,
+        "server_edge_ms": _ms(speech_end_ns, out_ns),
+        "peer_edge_ms": _ms(caller.mic.spoken_end_ns, first),
+        "turns": len(report.turns),
+    }
+
+
 @contextlib.asynccontextmanager
 async def serving(dep: Deployment) -> Any:
     """uvicorn serving the deployment's app on a free port; yields (host, captured reports)."""
@@ -220,6 +264,7 @@ async def serving(dep: Deployment) -> Any:
 def deployment(workdir: Path) -> Deployment:
     data = yaml.safe_load((ROOT / "configs" / "local.yaml").read_text())
     data.setdefault("transports", {})["twilio"] = {"validate_signature": False}
+    data["transports"]["webrtc"] = {"ice_addresses": ["127.0.0.1"]}
     path = workdir / "edge-latency.yaml"
     path.write_text(yaml.safe_dump(data))
     return load_config(path)
@@ -245,38 +290,41 @@ async def measure(turns: int, *, log: bool = True) -> dict[str, Any]:
             warm = voices.say(QUESTIONS[0].text, VOICES[0])  # load what the warm call did not
             await file_turn(dep, warm)
             await twilio_turn(host, 10_000, warm, captured)
+            await webrtc_turn(host, warm, captured)
             for i in range(turns):
                 q = QUESTIONS[i % len(QUESTIONS)]
                 speech = voices.say(q.text, VOICES[i % len(VOICES)])
-                order = ("file", "twilio") if i % 2 == 0 else ("twilio", "file")
+                order = TRANSPORTS[i % 3 :] + TRANSPORTS[: i % 3]
                 row: dict[str, Any] = {"question": q.text, "voice": VOICES[i % len(VOICES)]}
                 for kind in order:
                     if kind == "file":
                         row["file"] = await file_turn(dep, speech)
-                    else:
+                    elif kind == "twilio":
                         row["twilio"] = await twilio_turn(host, i + 1, speech, captured)
+                    else:
+                        row["webrtc"] = await webrtc_turn(host, speech, captured)
                 rows.append(row)
                 if log:
-                    f, t = row["file"], row["twilio"]
+                    f, t, w = row["file"], row["twilio"], row["webrtc"]
                     print(f"[{i + 1}/{turns}] {q.text!r}: file {fmt(f['v2v_ms'])}, twilio "
                           f"{fmt(t['v2v_ms'])} / server edge {fmt(t['server_edge_ms'])} / peer "
-                          f"edge {fmt(t['peer_edge_ms'])} ms", flush=True)  # fmt: skip
+                          f"edge {fmt(t['peer_edge_ms'])} ms, webrtc {fmt(w['v2v_ms'])} / "
+                          f"{fmt(w['server_edge_ms'])} / {fmt(w['peer_edge_ms'])} ms",
+                          flush=True)  # fmt: skip
     file_v2v = stats([r["file"]["v2v_ms"] for r in rows])
-    summary = {
-        "file_v2v": file_v2v,
-        "twilio_v2v": stats([r["twilio"]["v2v_ms"] for r in rows]),
-        "twilio_server_edge": stats([r["twilio"]["server_edge_ms"] for r in rows]),
-        "twilio_peer_edge": stats([r["twilio"]["peer_edge_ms"] for r in rows]),
-    }
-    for key in ("twilio_v2v", "twilio_server_edge", "twilio_peer_edge"):
-        for p in ("p50", "p95"):
-            a, b = summary[key][p], file_v2v[p]
-            summary[key][f"minus_file_{p}"] = None if a is None or b is None else a - b
-    pairs: list[float | None] = []
-    for r in rows:
-        edge, file = r["twilio"]["peer_edge_ms"], r["file"]["v2v_ms"]
-        pairs.append(None if edge is None or file is None else edge - file)
-    summary["paired_peer_edge_minus_file"] = stats(pairs)
+    summary: dict[str, Any] = {"file_v2v": file_v2v}
+    for transport in ("twilio", "webrtc"):
+        for figure in ("v2v", "server_edge", "peer_edge"):
+            key = f"{transport}_{figure}"
+            summary[key] = stats([r[transport][f"{figure}_ms"] for r in rows])
+            for p in ("p50", "p95"):
+                a, b = summary[key][p], file_v2v[p]
+                summary[key][f"minus_file_{p}"] = None if a is None or b is None else a - b
+        pairs: list[float | None] = []
+        for r in rows:
+            edge, file = r[transport]["peer_edge_ms"], r["file"]["v2v_ms"]
+            pairs.append(None if edge is None or file is None else edge - file)
+        summary[f"paired_{transport}_peer_edge_minus_file"] = stats(pairs)
     return {"turns": rows, "summary": summary}
 
 
@@ -289,24 +337,30 @@ def render(results: dict[str, Any]) -> str:
     head = "| transport | figure | turns | p50 ms | p95 ms | minus file p50 / p95 ms |"
     lines = [
         BEGIN,
-        "## Voice-to-voice at the transport edge: file vs Twilio Media Streams",
+        "## Voice-to-voice at the transport edge: file vs Twilio Media Streams vs WebRTC",
         "",
         f"`python -m bench.edge_latency` on {results['date']}, {results['cores']} cores: the "
         f"offline agent of `configs/local.yaml`, {results['n']} flite questions per transport, "
-        "one turn per call, transports alternating. Twilio: uvicorn on 127.0.0.1 and a "
+        "one turn per call, transports in rotating order. Twilio: uvicorn on 127.0.0.1 and a "
         "WebSocket peer sending 20 ms mu-law messages at real pace and echoing marks once "
-        "played (server, peer and models share one process and event loop).",
+        "played. WebRTC: the same server's offer endpoint and a Python caller (aiortc, opus, "
+        "loopback ICE) speaking at real pace. Server, peers and models share one process and "
+        "event loop.",
         "",
         head,
         "|---|---|---|---|---|---|",
     ]
-    figures = [
-        ("file", "call report (speech_end -> first_audio_out)", "file_v2v"),
-        ("twilio", "call report (speech_end -> first_audio_out)", "twilio_v2v"),
-        ("twilio", "server edge (speech_end -> first media sent)", "twilio_server_edge"),
-        ("twilio", "peer edge (last voiced media sent -> first media received)",
-         "twilio_peer_edge"),
-    ]  # fmt: skip
+    figures = [("file", "call report (speech_end -> first_audio_out)", "file_v2v")]
+    for transport, sent, received in (
+        ("twilio", "first media sent", "last voiced media sent -> first media received"),
+        ("webrtc", "first reply frame released", "last voiced frame sent -> first voiced "
+         "frame decoded"),
+    ):  # fmt: skip
+        figures += [
+            (transport, "call report (speech_end -> first_audio_out)", f"{transport}_v2v"),
+            (transport, f"server edge (speech_end -> {sent})", f"{transport}_server_edge"),
+            (transport, f"peer edge ({received})", f"{transport}_peer_edge"),
+        ]
     for transport, figure, key in figures:
         r = s[key]
         diff = (
@@ -315,19 +369,24 @@ def render(results: dict[str, Any]) -> str:
         lines.append(
             f"| {transport} | {figure} | {r['n']} | {fmt(r['p50'])} | {fmt(r['p95'])} | {diff} |"
         )
-    paired = s["paired_peer_edge_minus_file"]
+    paired = s["paired_twilio_peer_edge_minus_file"]
+    paired_webrtc = s["paired_webrtc_peer_edge_minus_file"]
     d = s["twilio_peer_edge"]["minus_file_p50"]
     verdict = "met" if d is not None and d <= GOAL_MS else "not met"
     lines += [
         "",
         f"Goal: the Twilio path adds at most {GOAL_MS:.0f} ms over the file path at p50 (peer "
-        f"edge minus file): **{fmt(d)} ms, {verdict}**. Per question (same question, both "
-        f"transports) the difference has p50 {fmt(paired['p50'])} ms, p95 {fmt(paired['p95'])} ms.",
-        "The peer's figure starts at the send of the 20 ms message holding the question's "
+        f"edge minus file): **{fmt(d)} ms, {verdict}**. Per question (same question, all "
+        f"transports) the difference has p50 {fmt(paired['p50'])} ms, p95 "
+        f"{fmt(paired['p95'])} ms; for WebRTC p50 {fmt(paired_webrtc['p50'])} ms, p95 "
+        f"{fmt(paired_webrtc['p95'])} ms.",
+        "The peers' figures start at the send of the 20 ms chunk holding the question's "
         "last sample above the trim threshold (|x| > 100 of 32768), sent once its 20 ms have "
         "been spoken; the server's `speech_end` is where silero's voiced probability ends, "
         "often earlier in the quiet tail of the last word, so the two edges differ by that, "
-        "not only by the transport.",
+        "not only by the transport. WebRTC's peer edge also holds opus encoding and decoding "
+        "and aiortc's jitter buffer on the way in and out; the first reply frame counted is "
+        f"the first decoded one with RMS above {REPLY_RMS:.0f} (of 32768).",
         END,
     ]
     return "\n".join(lines)

@@ -73,6 +73,7 @@ async def _run_file_call(dep: Deployment, args: argparse.Namespace) -> tuple[Cal
     clock = MonotonicClock()
     realtime = settings.realtime and not args.fast
     io = FileIO.from_wav(args.audio, clock, realtime=realtime, tail_ms=settings.tail_ms)
+    io.parameters = dict(args.param)
     call = Call(dep.graph, clock=clock, lossless=not realtime)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, call.end, "shutdown")
@@ -80,6 +81,13 @@ async def _run_file_call(dep: Deployment, args: argparse.Namespace) -> tuple[Cal
         return await call.run(io), io
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name, value
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -199,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where to write the bot's side (WAV)")
     p.add_argument("--fast", action="store_true", help="do not pace the input in real time")
     p.add_argument("--json", help="also write the call report as JSON here")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_parameter,
+        metavar="NAME=VALUE",
+        help="a call parameter, as Twilio's <Parameter> (repeatable)",
+    )
     p.set_defaults(handler=_simulate)
 
     p = sub.add_parser("serve", help="serve the config's transports, /health and /metrics")

@@ -106,12 +106,13 @@ def test_simulate_default_config_end_to_end(tmp_path: Path) -> None:
     out, report = tmp_path / "out.wav", tmp_path / "report.json"
     res = run_cli(
         "simulate", "configs/default.yaml", "--audio", str(CALLER), "--out", str(out),
-        "--fast", "--json", str(report),
+        "--fast", "--json", str(report), "--param", "clinic=harbour", "--param", "lang=en-US",
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "voice_to_voice" in res.stdout
     data = json.loads(report.read_text())
     assert data["reason"] == "hangup"
+    assert data["parameters"] == {"clinic": "harbour", "lang": "en-US"}  # on the call's context
     assert len(data["turns"]) >= 2
     assert all(t["endpoint"] is not None for t in data["turns"])
     recorded = read_wav(out)
@@ -142,6 +143,10 @@ def test_simulate_reports_bad_input_clearly(tmp_path: Path) -> None:
     res = run_cli("simulate", "configs/default.yaml", "--audio", str(junk), "--out", "x.wav")
     assert res.returncode == 2
     assert "not a PCM WAV" in res.stderr
+    res = run_cli("simulate", "configs/default.yaml", "--audio", str(CALLER), "--out", "x.wav",
+                  "--param", "no-equals-sign")  # fmt: skip
+    assert res.returncode == 2
+    assert "'no-equals-sign' is not NAME=VALUE" in res.stderr
     res = run_cli("simulate", str(tmp_path / "nope.yaml"), "--audio", str(CALLER), "--out", "x.wav")
     assert res.returncode == 2
     assert "cannot read" in res.stderr

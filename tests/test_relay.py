@@ -3,17 +3,17 @@ the relay protocol as Twilio does, the offline agent's answers node behind it.""
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 import yaml
 from twilio.request_validator import RequestValidator
+from twilio_peer import eventually
+from twilio_peer import serving as serving_app
 
 from callweaver.errors import WireError
 from callweaver.pipelines.config import load_config
@@ -24,32 +24,11 @@ ROOT = Path(__file__).parent.parent
 TOKEN = "test-auth-token"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @asynccontextmanager
 async def serving(config: Path) -> AsyncIterator[str]:
     """uvicorn serving the config's app on a free 127.0.0.1 port, until the block ends."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(load_config(config)), host="127.0.0.1", port=port,
-                       log_level="warning", lifespan="on")
-    )  # fmt: skip
-    task = asyncio.create_task(server.serve())
-    for _ in range(300):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)  # uvicorn offers no event for this
-    assert server.started
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
+    async with serving_app(create_app(load_config(config))) as url:
+        yield url
 
 
 @pytest.fixture
@@ -132,6 +111,22 @@ async def test_prompts_get_answers_and_bad_messages_are_counted_not_fatal(base_u
             f'callweaver_transport_errors_total{{kind="{kind}",transport="relay"}} 1.0' in metrics
         )
     assert health["status"] == "ready"
+
+
+async def test_the_setup_parameters_reach_the_graph(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "configs" / "local.yaml").read_text())
+    data["transports"] = {"relay": {"nodes": ["bot"], "validate_signature": False}}
+    config = tmp_path / "relay.yaml"
+    config.write_text(yaml.safe_dump(data))
+    app = create_app(load_config(config))
+    async with serving_app(app) as url, websockets.connect(f"ws://{url}/relay/ws") as ws:
+        await ws.send(json.dumps({"type": "setup", "sessionId": "VX9", "callSid": "CA9",
+                                  "from": "+1555", "to": "+1666",
+                                  "customParameters": {"clinic": "harbour"}}))  # fmt: skip
+        server = app.state.server
+        await eventually(lambda: "CA9" in server.calls, within_s=5)  # the call id is the callSid
+        params = server.calls["CA9"][1].ctx.parameters
+        assert params == {"CallSid": "CA9", "From": "+1555", "To": "+1666", "clinic": "harbour"}
 
 
 async def test_a_forged_handshake_is_refused(base_url: str) -> None:

@@ -118,7 +118,12 @@ async def test_a_paced_call_is_answered_out_loud_while_bad_peers_come_and_go(
 
     async def good_call() -> str:
         async with twilio_stream(url) as peer:
-            await peer.start(clinic="harbour")
+            await peer.start(clinic="harbour", From="+15550001")
+            # the stream's <Parameter>s reach the graph: on the call's context
+            await eventually(lambda: peer.call_sid in app.state.server.calls, within_s=5)
+            params = app.state.server.calls[peer.call_sid][1].ctx.parameters
+            assert params["clinic"] == "harbour" and params["From"] == "+15550001"
+            assert params["CallSid"] == peer.call_sid
             await peer.ws.send(wire.Dtmf(stream_sid=peer.stream_sid, digit="1").to_json())
             await peer.say(question)
             await peer.quiet(1.0, within_s=25)

@@ -7,19 +7,31 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import pytest_asyncio
 import yaml
 from fastapi import FastAPI
 from twilio_peer import AUDIO, ROOT, eventually, serving
-from webrtc_peer import BrowserPeer, transcribe16k, webrtc_call
 
 from callweaver.pipelines.config import load_config
+from callweaver.resources import whisper
 from callweaver.server.app import Server, create_app
+from callweaver.transports.webrtc.caller import WebRTCCaller, webrtc_call
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LOOPBACK = ["127.0.0.1"]
+
+
+async def transcribe16k(pcm: np.ndarray[Any, np.dtype[np.int16]]) -> str:
+    heard = await whisper.shared_model("tiny.en").transcribe(
+        pcm.astype(np.float32) / 32768, window="full"
+    )
+    return heard.text.lower()
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -53,11 +65,11 @@ async def test_a_paced_call_is_answered_out_loud_with_transcript_and_replies_on_
     agent: tuple[str, FastAPI],
 ) -> None:
     host, app = agent
-    async with webrtc_call(host) as peer:
+    async with webrtc_call(host, addresses=LOOPBACK) as peer:
         assert peer.call_id is not None and peer.call_id in server_of(app).calls
         await eventually(lambda: bool(peer.event("call")), within_s=5)
         assert peer.event("call")[0]["call_id"] == peer.call_id
-        peer.mic.say(AUDIO / "question-hours.wav")
+        peer.mic.say_wav(AUDIO / "question-hours.wav")
         await eventually(lambda: bool(peer.event("reply_end")), within_s=20)
         assert peer.mic.spoken_end_ns is not None
         spoken_end = peer.mic.spoken_end_ns
@@ -82,16 +94,31 @@ async def test_a_paced_call_is_answered_out_loud_with_transcript_and_replies_on_
     assert latency and 0 < latency[0]["voice_to_voice_ms"] < 5000
 
 
+async def test_speaking_over_the_bot_interrupts_its_reply(agent: tuple[str, FastAPI]) -> None:
+    host, _ = agent
+    async with webrtc_call(host, addresses=LOOPBACK) as peer:
+        peer.mic.say_wav(AUDIO / "question-hours.wav")
+        await eventually(lambda: bool(peer.event("latency")), within_s=20)  # the reply plays
+        await asyncio.sleep(1.0)
+        peer.mic.say_wav(AUDIO / "question-address.wav")  # over the bot
+        await eventually(lambda: bool(peer.event("interrupted")), within_s=10)
+        await eventually(lambda: len(peer.event("latency")) >= 2, within_s=20)
+        replies = [e for e in peer.event("reply") if e["turn"] == peer.event("latency")[1]["turn"]]
+    assert "Harbour Street" in " ".join(e["text"] for e in replies)
+    # the hours reply was cut: its last sentence never reached the page
+    assert not any("Sunday" in e["text"] for e in peer.event("reply"))
+
+
 async def test_the_page_hanging_up_or_vanishing_ends_the_call(agent: tuple[str, FastAPI]) -> None:
     host, app = agent
     server = server_of(app)
-    peer = BrowserPeer(host)
+    peer = WebRTCCaller(host, addresses=LOOPBACK)
     await peer.call()
     assert peer.call_id in server.calls
     await peer.hangup()  # a hangup message, then the connection closes
     await eventually(lambda: peer.call_id not in server.calls, within_s=5)
 
-    vanishing = BrowserPeer(host)
+    vanishing = WebRTCCaller(host, addresses=LOOPBACK)
     await vanishing.call()
     assert vanishing.call_id in server.calls
     await vanishing.pc.close()  # a closed tab: no message, the connection just ends
@@ -103,7 +130,7 @@ async def test_an_answered_offer_that_never_connects_ends_after_the_timeout(
 ) -> None:
     host, app = agent
     server = server_of(app)
-    peer = BrowserPeer(host)
+    peer = WebRTCCaller(host, addresses=LOOPBACK)
     before = await counted(host, "no_connection")
     response = await peer.offer()  # answered, but the answer is never applied
     assert response.status_code == 200
@@ -145,14 +172,14 @@ async def test_bad_channel_messages_are_counted_and_the_call_goes_on(
 ) -> None:
     host, _ = agent
     before = await counted(host, "unknown_event"), await counted(host, "bad_json")
-    async with webrtc_call(host) as peer:
+    async with webrtc_call(host, addresses=LOOPBACK) as peer:
         await eventually(lambda: bool(peer.event("call")), within_s=5)
         peer.channel.send("{{not json")
         peer.send({"type": "teleport"})
         peer.send({"type": "dtmf", "digit": "Z"})
         await eventually(lambda: peer.channel.bufferedAmount == 0, within_s=2)
         await asyncio.sleep(0.2)
-        peer.mic.say(AUDIO / "question-hours.wav")
+        peer.mic.say_wav(AUDIO / "question-hours.wav")
         await eventually(lambda: bool(peer.event("reply")), within_s=20)
     assert await counted(host, "unknown_event") == before[0] + 1
     assert await counted(host, "bad_json") == before[1] + 1
@@ -161,8 +188,11 @@ async def test_bad_channel_messages_are_counted_and_the_call_goes_on(
 async def test_the_page_and_its_script_are_served(agent: tuple[str, FastAPI]) -> None:
     host, _ = agent
     async with httpx.AsyncClient(base_url=f"http://{host}") as client:
-        page = await client.get("/webrtc")
+        bare = await client.get("/webrtc?clinic=harbour")
+        page = await client.get("/webrtc/")
         script = await client.get("/webrtc/webrtc.js")
+    # the page's links are relative to /webrtc/; the query survives the redirect
+    assert bare.status_code == 307 and bare.headers["location"] == "/webrtc/?clinic=harbour"
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'id="call"' in page.text and "webrtc.js" in page.text
     assert script.status_code == 200 and "createDataChannel" in script.text

@@ -6,7 +6,10 @@ import math
 
 import numpy as np
 
-__all__ = ["level_dbfs", "spectral_flatness", "speech_problem"]
+__all__ = ["NOISE_FLATNESS", "level_dbfs", "spectral_flatness", "speech_problem"]
+
+NOISE_FLATNESS = 0.33
+"""Above this, audio is noise, not speech: between speech's 0.25 and white noise's 0.41."""
 
 
 def level_dbfs(pcm: bytes) -> float:
@@ -23,9 +26,10 @@ def level_dbfs(pcm: bytes) -> float:
 
 
 def spectral_flatness(pcm: bytes, frame: int = 512) -> float:
-    """Wiener entropy of PCM16 audio, averaged over frames that are not silent: near 0.56 for
-    white noise (the mean of exponentially distributed periodogram bins over their geometric
-    mean), 0.01-0.3 for speech. 0 when there is no loud-enough frame."""
+    """Wiener entropy of PCM16 audio, averaged over frames that are not silent: about 0.41
+    for white noise through this Hann-windowed periodogram (0.56 without the window), at most
+    0.25 for speech (the 100 ms pieces of flite, espeak-ng and piper sentences measured 0.00-
+    0.25). 0 when there is no loud-enough frame."""
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768
     n = samples.size // frame
     if n == 0:
@@ -54,7 +58,7 @@ def speech_problem(pcm: bytes, sample_rate: int, *, final: bool) -> str | None:
     if clipped > 0.05:
         return f"{clipped:.0%} of samples clipped"
     flatness = spectral_flatness(pcm)
-    if flatness > 0.4:
+    if flatness > NOISE_FLATNESS:
         return f"noise, not speech (spectral flatness {flatness:.2f})"
     if final and level_dbfs(pcm) < -60:
         return "silence"

@@ -85,6 +85,7 @@ class CallReport:
     turns: list[TurnTimes]
     errors: list[ErrorRecord]
     nodes: dict[str, NodeStats] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The report as plain JSON-able data (latency in ms after the end of caller speech)."""
@@ -92,6 +93,7 @@ class CallReport:
             "call_id": self.call_id,
             "reason": self.reason,
             "duration_s": self.duration_ns / 1e9,
+            "parameters": self.parameters,
             "turns": [
                 {
                     "turn": t.turn_id,
@@ -243,6 +245,7 @@ class Call:
                 name: NodeStats(a.inbox.dropped_overflow, a.inbox.dropped_stale, a.inbox.purged)
                 for name, a in self.actors.items()
             },
+            parameters=dict(ctx.parameters),
         )
 
     async def _pump(self, io: CallIO, entry: Route) -> str:

@@ -1,8 +1,8 @@
 """WebRTC endpoints: the call page and its offer/answer exchange.
 
-- ``GET {path}``: a page with a call button that calls the bot from the browser's microphone,
-  shows the live transcript, the bot's replies and each turn's voice-to-voice time, and plays
-  the bot's voice (``static/webrtc.html``, ``static/webrtc.js``);
+- ``GET {path}/`` (``{path}`` redirects there): a page with a call button that calls the bot
+  from the browser's microphone, shows the live transcript, the bot's replies and each turn's
+  voice-to-voice time, and plays the bot's voice (``static/webrtc.html``, ``webrtc.js``);
 - ``POST {path}/offer``: the page's offer (:mod:`~callweaver.transports.webrtc.events`) in,
   the answer out. The call then runs in the server's task group
   (:meth:`~callweaver.server.app.Server.start_call`) until the page hangs up, the tab closes
@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from callweaver.errors import WireError
 from callweaver.pipelines.call import CallReport
@@ -56,6 +56,12 @@ def add_webrtc_routes(app: FastAPI, server: Server, config: WebRTCConfig) -> Non
     if config.page:
 
         @app.get(path)
+        async def to_page(request: Request) -> RedirectResponse:
+            # the page's links (its script, ./offer) are relative to {path}/
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(f"{path}/{query}")
+
+        @app.get(f"{path}/")
         async def page() -> FileResponse:
             return FileResponse(STATIC / "webrtc.html", media_type="text/html")
 

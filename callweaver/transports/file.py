@@ -51,6 +51,8 @@ class FileIO:
         self.conversation: list[tuple[int, str, str]] = []
         """(turn, "caller" or "bot", text): what was heard and said, in order."""
         self.flushed_samples = 0
+        self.parameters: dict[str, str] = {}
+        """The call's parameters (``simulate --param``), as a phone call's would be."""
 
     @classmethod
     def from_wav(cls, path: str | Path, clock: Clock, **kwargs: object) -> FileIO:

@@ -3,7 +3,8 @@ with callweaver as the answerer (aiortc).
 
 :meth:`WebRTCIO.answer` takes the page's offer (ICE already gathered: no trickle), answers it
 with the bot's :class:`~callweaver.transports.webrtc.track.ReplyTrack` on the offer's audio
-section, and gathers on the configured addresses (:mod:`~callweaver.transports.webrtc.ice`).
+section, gathers on the configured addresses (:mod:`~callweaver.transports.webrtc.ice`), and
+makes the inbound jitter buffer one frame deep (:mod:`~callweaver.transports.webrtc.jitter`).
 
 Inbound (:meth:`WebRTCIO.frames`): the caller's opus audio, decoded by aiortc, becomes 16 kHz
 mono :class:`~callweaver.frames.InputAudioFrame` chunks stamped with the peer's RTP clock
@@ -49,6 +50,7 @@ from callweaver.runtime.latency import Stage
 from callweaver.transports.edge import EdgeTimes
 from callweaver.transports.webrtc import events
 from callweaver.transports.webrtc.ice import gather_on
+from callweaver.transports.webrtc.jitter import shallow_jitter_buffers
 from callweaver.transports.webrtc.track import RATE as OUT_RATE
 from callweaver.transports.webrtc.track import ReplyTrack
 
@@ -124,6 +126,7 @@ class WebRTCIO:
             if io._remote is None:
                 raise WireError("no_audio", "the offer sends no audio")
             pc.addTrack(io.reply)
+            shallow_jitter_buffers(pc)
             with gather_on(addresses):
                 await pc.setLocalDescription(await pc.createAnswer())
         except WireError:
