@@ -98,18 +98,37 @@ async def test_a_failing_provider_hands_the_same_sentence_to_the_next(mode: str)
 async def test_breaker_opens_skips_then_probes_and_fails_back() -> None:
     flaky, good = Tts("flaky", "raise"), Tts("good")
     wrapper, _, clock = tts(flaky, good)
-    for _ in range(2):
-        await speak(wrapper)
-    assert wrapper.health.breaker("flaky").state is BreakerState.OPEN
+    # another call of the process, sharing the breakers
+    other = FailoverTTS([flaky, good], first_timeout_s=0.2, health=wrapper.health)
     await speak(wrapper)
+    await speak(other)
+    assert wrapper.health.breaker("flaky").state is BreakerState.OPEN  # 2 failures in a row
+    third = FailoverTTS([flaky, good], first_timeout_s=0.2, health=wrapper.health)
+    await speak(third)
     assert flaky.calls == 2  # skipped while open: no timeout paid
     flaky.mode = "ok"
     await clock.advance(31)
-    await speak(wrapper)  # the half-open probe succeeds: failback
+    await speak(third)  # the half-open probe succeeds: failback
     assert flaky.calls == 3 and good.calls == 3
     assert wrapper.health.breaker("flaky").state is BreakerState.CLOSED
-    await speak(wrapper)
+    await speak(third)
     assert good.calls == 3
+
+
+async def test_after_a_switch_the_call_stays_on_the_new_provider_until_reset() -> None:
+    flaky, good = Tts("flaky", "hang"), Tts("good")
+    wrapper, switches, clock = tts(flaky, good)
+    await speak(wrapper)  # the first sentence pays the timeout once...
+    assert wrapper.health.breaker("flaky").state is BreakerState.CLOSED  # 1 failure of 2
+    for _ in range(3):
+        await speak(wrapper)  # ...the following ones go straight to the second provider
+    assert flaky.calls == 1 and good.calls == 4 and len(switches) == 1
+    flaky.mode = "ok"
+    await clock.advance(31)  # the breakers' reset_after_s: try the first again
+    await speak(wrapper)
+    assert flaky.calls == 2 and good.calls == 4
+    await speak(wrapper)
+    assert flaky.calls == 3  # failed back for good
 
 
 async def test_non_retryable_error_opens_at_once_with_the_reason() -> None:
@@ -148,6 +167,30 @@ async def test_a_provider_that_cannot_speak_the_language_is_skipped_without_blam
     assert wrapper.health.breaker("en-only").snapshot()["failures"] == 0
     await speak(wrapper, language="en-US")
     assert english.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("served", "language", "speaks"),
+    [
+        ({"zh", "en"}, "zh-CN", True),
+        ({"zh", "en"}, "zh-HK", False),  # its "zh" is Mandarin: no Cantonese
+        ({"zh", "en"}, "yue", False),
+        ({"zh", "en"}, "zh-MO", False),
+        ({"zh-HK", "en"}, "zh-HK", True),
+        ({"zh-HK"}, "zh-MO", True),  # a Cantonese voice serves Macau too
+        ({"yue"}, "zh-HK", True),
+        ({"yue-HK"}, "yue", True),
+        ({"en"}, "EN-gb", True),
+    ],
+)
+async def test_cantonese_is_not_served_by_a_mandarin_provider(
+    served: set[str], language: str, speaks: bool
+) -> None:
+    provider, fallback = Tts("p", languages=frozenset(served)), Tts("any")
+    wrapper, switches, _ = tts(provider, fallback)
+    await speak(wrapper, language=language)
+    assert provider.calls == (1 if speaks else 0)
+    assert switches == []  # a skip is not a failure
 
 
 async def test_an_abandoned_half_open_probe_frees_its_slot() -> None:

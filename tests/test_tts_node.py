@@ -192,9 +192,14 @@ async def test_streamed_pieces_are_spoken_as_whole_sentences() -> None:
 
 async def test_a_failing_provider_is_replaced_and_the_switch_reported(tmp_path: Path) -> None:
     broken = unique("broken")
-    binary = script(tmp_path / "broken", 'echo "segmentation fault" >&2\nexit 1')
+    count = tmp_path / "count"
+    binary = script(  # speaks the fallback audio at start-up, then crashes
+        tmp_path / "broken",
+        f'n=$(($(cat "{count}" 2>/dev/null || echo 0) + 1)); echo $n > "{count}"\n'
+        f'[ $n -le 1 ] && exec "{FLITE}" "$@"\n'
+        'echo "segmentation fault" >&2; exit 1',
+    )
     tts = node([{"type": "flite", "name": broken, "binary": binary}, {"type": "flite"}])
-    # at start-up the fallback audio is spoken: the broken engine fails there first
     run = await run_processor(tts, [text(FIRST), end()])
 
     # the switch is reported once the sentence is spoken

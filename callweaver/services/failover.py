@@ -14,6 +14,10 @@ order:
 - TTS audio is checked before it is let through (:func:`~callweaver.audio.levels.
   speech_problem`): a provider that returns noise, clipped audio, or 1.5 s of silence (or a
   whole sentence of it) has failed;
+- after a switch, the provider that took over stays first for this wrapper's (the call's)
+  later requests until the breakers' ``reset_after_s`` has passed, then the configured order
+  is tried again (failback): a call does not pay a failing provider's timeout sentence after
+  sentence, whether or not enough failures have opened its shared breaker;
 - once a stream has delivered its first result the request stays with that provider: a later
   failure is recorded on its breaker and raised (the pieces already spoken cannot be taken
   back, and repeating them on another provider would be worse);
@@ -58,11 +62,26 @@ class Switch:
 SwitchObserver = Callable[[Switch], None]
 
 
+_CANTONESE = ("yue", "zh-hk", "zh-mo", "zh-yue")
+
+
 def _speaks(provider: object, language: str) -> bool:
+    """Does ``provider`` serve ``language``? Its ``languages`` hold primary subtags ("en":
+    every English) and full locales ("zh-HK"). Cantonese is not Chinese in general: a
+    provider whose "zh" is Mandarin serves zh-HK, zh-MO and yue only if it lists one of them
+    (or "yue")."""
     languages: frozenset[str] | None = getattr(provider, "languages", None)
     if not language or languages is None:
         return True
-    return language in languages or language.split("-")[0].lower() in languages
+    wanted = language.lower()
+    served = {lang.lower() for lang in languages}
+    if wanted in served:
+        return True
+    if wanted.startswith(_CANTONESE):
+        return "yue" in served or any(
+            lang.startswith(("yue-", "zh-hk", "zh-mo")) for lang in served
+        )
+    return wanted.split("-")[0] in served
 
 
 def _reason(exc: BaseException) -> str:
@@ -95,6 +114,8 @@ class Failover(Generic[P]):
         self.on_switch = on_switch
         self.switches = 0
         self.name = "+".join(names)
+        self._stuck: P | None = None  # after a switch: where requests start, until...
+        self._stuck_until_ns = 0
 
     @staticmethod
     def _name(provider: P) -> str:
@@ -117,12 +138,32 @@ class Failover(Generic[P]):
         Breakers are asked lazily in :meth:`_admit`, so a half-open probe is only reserved
         for the provider that is actually tried."""
         out = []
-        for p in self.providers:
+        for p in self._order():
             if _speaks(p, language):
                 out.append(p)
             else:
                 attempts.append((self._name(p), f"does not speak {language}"))
         return out
+
+    def _order(self) -> list[P]:
+        """The providers in the order to try: the configured one, except that after a switch
+        the provider that took over goes first until the breakers' ``reset_after_s`` has
+        passed (a call does not bounce back to a provider that just failed it); then the
+        configured order is tried again (failback)."""
+        stuck = self._stuck
+        if stuck is None:
+            return self.providers
+        if self.health.clock.now_ns() >= self._stuck_until_ns:
+            self._stuck = None
+            return self.providers
+        return [stuck, *(p for p in self.providers if p is not stuck)]
+
+    def _succeeded(self, provider: P, breaker: CircuitBreaker, switched: bool) -> None:
+        breaker.record_success()
+        if switched and provider is not self.providers[0]:
+            self._stuck = provider
+            reset_ns = int(self.health.policy.reset_after_s * 1_000_000_000)
+            self._stuck_until_ns = self.health.clock.now_ns() + reset_ns
 
     def _admit(self, provider: P, attempts: list[tuple[str, str]]) -> CircuitBreaker | None:
         breaker = self.health.breaker(self._name(provider))
@@ -174,7 +215,7 @@ class FailoverSTT(Failover[STT]):
             except asyncio.CancelledError:
                 breaker.release()
                 raise
-            breaker.record_success()
+            self._succeeded(provider, breaker, switched=i > 0)
             return result
         raise ProvidersExhausted(self.stage, attempts)
 
@@ -233,11 +274,11 @@ class _StreamFailover(Failover[P]):
                 breaker.record_failure(exc)
                 raise
             except BaseException:  # the consumer went away (barge-in): the provider worked
-                breaker.record_success()
+                self._succeeded(provider, breaker, switched=i > 0)
                 raise
             finally:
                 await _close(stream)
-            breaker.record_success()
+            self._succeeded(provider, breaker, switched=i > 0)
             return
         raise ProvidersExhausted(self.stage, attempts)
 
