@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from bench.corpus import edit_distance, words
 from callweaver.cli import main
@@ -50,3 +51,40 @@ def test_simulate_answers_the_question_out_loud(
     heard = asyncio.run(whisper.shared_model("tiny.en").transcribe(audio, window="full"))
     reference = words(" ".join(said))
     assert edit_distance(reference, words(heard.text)) / len(reference) <= 0.25, heard.text
+
+
+def test_a_tts_provider_that_dies_mid_reply_hands_over_and_the_table_shows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # flite, until it is asked for the reply's second sentence: then it crashes for good
+    dying = tmp_path / "flite-dying"
+    dead = tmp_path / "dead"
+    dying.write_text(
+        "#!/bin/sh\n"
+        f'[ -e "{dead}" ] && exit 1\n'
+        f'case "$*" in *Sunday*) touch "{dead}"; echo "engine crashed" >&2; exit 1;; esac\n'
+        'exec flite "$@"\n'
+    )
+    dying.chmod(0o755)
+    config = yaml.safe_load((ROOT / "configs" / "local.yaml").read_text())
+    for node in config["pipeline"]["nodes"]:
+        if node["type"] == "tts":
+            node["params"]["providers"] = [
+                {"type": "flite", "name": "flite-dying", "binary": str(dying)},
+                {"type": "espeak"},
+            ]
+    path = tmp_path / "dying.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out, report = tmp_path / "reply.wav", tmp_path / "report.json"
+    argv = ["simulate", str(path), "--audio", str(AUDIO / "question-hours.wav")]
+    assert main([*argv, "--out", str(out), "--fast", "--json", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert "failover" in printed and "tts:flite-dying->espeak" in printed  # the latency table
+    data = json.loads(report.read_text())
+    assert data["turns"][0]["failover"] == ["tts:flite-dying->espeak"]
+    assert not data["errors"]
+    # the caller heard both sentences: the first from flite, the second from espeak-ng
+    reply = read_wav(out)
+    audio = np.frombuffer(reply.data, dtype="<i2").astype(np.float32) / 32768
+    heard = asyncio.run(whisper.shared_model("tiny.en").transcribe(audio, window="full"))
+    assert "saturday" in heard.text.lower() and "sunday" in heard.text.lower(), heard.text

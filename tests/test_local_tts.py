@@ -208,6 +208,15 @@ def test_missing_voice_file_fails_config_validation() -> None:
 
 
 @pytest.mark.parametrize("engine", PROCESS_ENGINES)
+def test_engines_speak_under_uvloop(engine: str) -> None:
+    # `callweaver serve` and `simulate` run on uvloop, whose subprocess pipes are sockets:
+    # an engine that opened /dev/stdout (flite did) wrote nothing there
+    uvloop = pytest.importorskip("uvloop")
+    chunks = uvloop.run(speak(PROCESS_ENGINES[engine](), SENTENCE))
+    assert sum(c.duration_s for c in chunks) > 1.0
+
+
+@pytest.mark.parametrize("engine", PROCESS_ENGINES)
 async def test_audio_comes_in_short_chunks(engine: str) -> None:
     chunks = await speak(PROCESS_ENGINES[engine](), SENTENCE)
     longest = max(c.duration_s for c in chunks)

@@ -99,6 +99,7 @@ class CallReport:
                     "turn": t.turn_id,
                     **{s.value: t.since_speech_end_ms(s) for s in t.marks},
                     "voice_to_voice_ms": t.voice_to_voice_ms,
+                    "failover": t.switches,
                 }
                 for t in self.turns
             ],

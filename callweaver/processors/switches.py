@@ -1,5 +1,6 @@
-"""Reporting failover switches from a stage node: a log line with the call id and a
-``failover.<stage>.<provider>`` metric per switch."""
+"""Reporting failover switches from a stage node: a log line with the call id, a
+``failover.<stage>.<provider>`` metric, and a note on the turn (the latency table's
+``failover`` column) per switch."""
 
 from __future__ import annotations
 
@@ -24,4 +25,5 @@ async def report_switches(node: Processor, switches: list[Switch], turn: int) ->
             s.reason,
             s.to_provider or "none",
         )
+        node.ctx.latency.switch(turn, s.stage, s.from_provider, s.to_provider)
         await node.emit_metric(f"failover.{s.stage}.{s.from_provider}", 1.0, turn)

@@ -32,6 +32,8 @@ class TurnTimes:
 
     turn_id: int
     marks: dict[Stage, int] = field(default_factory=dict)
+    switches: list[str] = field(default_factory=list)
+    """Failover switches during the turn, as "stage:from->to" (to "none" when none was left)."""
 
     def since_speech_end_ms(self, stage: Stage) -> float | None:
         start = self.marks.get(Stage.SPEECH_END)
@@ -59,6 +61,13 @@ class TurnLatency:
         if turn is None:
             turn = self._turns[turn_id] = TurnTimes(turn_id)
         turn.marks.setdefault(stage, at_ns)
+
+    def switch(self, turn_id: int, stage: str, from_provider: str, to_provider: str | None) -> None:
+        """Record a failover switch in ``turn_id``."""
+        turn = self._turns.get(turn_id)
+        if turn is None:
+            turn = self._turns[turn_id] = TurnTimes(turn_id)
+        turn.switches.append(f"{stage}:{from_provider}->{to_provider or 'none'}")
 
     def get(self, turn_id: int) -> TurnTimes | None:
         """The marks of ``turn_id``, if any were recorded."""
@@ -111,8 +120,12 @@ def summarize(turns: Iterable[TurnTimes]) -> list[Summary]:
 
 
 def format_table(turns: Sequence[TurnTimes]) -> str:
-    """A plain-text table: one row per turn, each stage in ms after the end of caller speech."""
+    """A plain-text table: one row per turn, each stage in ms after the end of caller speech,
+    and the turn's failover switches when there were any."""
+    switched = any(t.switches for t in turns)
     header = ["turn", *(s.value for s in STAGES[1:]), "voice_to_voice"]
+    if switched:
+        header.append("failover")
     rows = [header]
     for t in turns:
         cells = [str(t.turn_id)]
@@ -121,6 +134,8 @@ def format_table(turns: Sequence[TurnTimes]) -> str:
             cells.append("-" if v is None else f"{v:.1f}")
         v2v = t.voice_to_voice_ms
         cells.append("-" if v2v is None else f"{v2v:.1f}")
+        if switched:
+            cells.append(" ".join(t.switches) or "-")
         rows.append(cells)
     summary = summarize(turns)
     if summary:

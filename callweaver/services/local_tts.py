@@ -34,8 +34,10 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import wave
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -142,7 +144,11 @@ class _ProcessTTS:
         self.binary = binary
         self._running: set[asyncio.subprocess.Process] = set()
 
-    async def _run(self, argv: Sequence[str], stdin: bytes | None) -> AsyncGenerator[Speech, None]:
+    async def _run(
+        self, argv: Sequence[str], stdin: bytes | None, output: str | None = None
+    ) -> AsyncGenerator[Speech, None]:
+        """Run ``argv`` and stream the WAV it writes to stdout, or to the file ``output``
+        (read once the process has exited)."""
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -166,7 +172,15 @@ class _ProcessTTS:
         try:
             if stdin is not None:
                 await self._feed(proc, stdin)
-            async with contextlib.aclosing(self._audio(proc)) as audio:
+            wav = proc.stdout
+            if output is not None:
+                await proc.wait()
+                wav = asyncio.StreamReader()
+                with contextlib.suppress(FileNotFoundError):  # none written: _audio says so
+                    wav.feed_data(await asyncio.to_thread(Path(output).read_bytes))
+                wav.feed_eof()
+            assert wav is not None
+            async with contextlib.aclosing(self._audio(proc, wav)) as audio:
                 async for speech in audio:
                     yield speech
         finally:
@@ -186,12 +200,14 @@ class _ProcessTTS:
         finally:
             proc.stdin.close()
 
-    async def _audio(self, proc: asyncio.subprocess.Process) -> AsyncGenerator[Speech, None]:
-        assert proc.stdout is not None and proc.stderr is not None
+    async def _audio(
+        self, proc: asyncio.subprocess.Process, wav: asyncio.StreamReader
+    ) -> AsyncGenerator[Speech, None]:
+        assert proc.stderr is not None
         buf = b""
         header: tuple[int, int | None] | None = None  # (sample rate, data bytes or None)
         while header is None:
-            block = await proc.stdout.read(_READ)
+            block = await wav.read(_READ)
             buf += block
             header, buf = self._header(buf, final=not block or len(buf) > _HEADER_MAX)
             if not block:
@@ -201,7 +217,7 @@ class _ProcessTTS:
             rate, limit = header
             step = rate * CHUNK_MS // 1000 * 2
             while True:
-                block = await proc.stdout.read(_READ) if block else b""
+                block = await wav.read(_READ) if block else b""
                 buf += block
                 if limit is not None:
                     buf = buf[: max(0, limit - total)]
@@ -318,12 +334,15 @@ class FliteTTS(_ProcessTTS):
             raise ProviderError(
                 self.name, f"text too long for flite ({len(text)} characters)", retryable=True
             )
-        # -f with a pipe for output hangs (flite appends to its output file and reads it back):
-        # the text goes in as the one argument of -t, which takes it verbatim, "-" or not
-        argv = [self.binary, "-voice", self.params.voice, "-o", "/dev/stdout", "-t", text]
-        async with contextlib.aclosing(self._run(argv, None)) as audio:
-            async for speech in audio:
-                yield speech
+        # flite writes its WAV to a file, not to stdout: "/dev/stdout" cannot be opened when
+        # the pipe is a socket (uvloop's are), and flite writes nothing before it is done.
+        # The text goes in as the one argument of -t, which takes it verbatim, "-" or not.
+        with tempfile.TemporaryDirectory(prefix="callweaver-flite-") as tmp:
+            output = os.path.join(tmp, "speech.wav")
+            argv = [self.binary, "-voice", self.params.voice, "-o", output, "-t", text]
+            async with contextlib.aclosing(self._run(argv, None, output)) as audio:
+                async for speech in audio:
+                    yield speech
 
 
 class EspeakParams(BaseModel):
