@@ -34,6 +34,7 @@ class Tts:
         self.name, self.mode, self.languages = name, mode, languages
         self.calls = 0
         self.closed_streams = 0
+        self.delay = 0.3
 
     async def aclose(self) -> None:
         pass
@@ -47,6 +48,11 @@ class Tts:
                 raise ProviderError(self.name, "401 unauthorized", retryable=False)
             if self.mode == "hang":
                 await asyncio.sleep(3600)
+            if self.mode == "slow":
+                await asyncio.sleep(self.delay)
+            if self.mode == "slow_raise":
+                await asyncio.sleep(self.delay)
+                raise ProviderError(self.name, "synthesis failed late", retryable=True)
             if self.mode == "noise":
                 rng = np.random.default_rng(1)
                 yield Speech((rng.standard_normal(RATE) * 6000).astype("<i2").tobytes(), RATE)
@@ -272,3 +278,61 @@ async def test_stt_failover_and_exhaustion() -> None:
 def test_provider_names_must_differ() -> None:
     with pytest.raises(ValueError, match="differ"):
         FailoverTTS([Tts("a"), Tts("a")], first_timeout_s=1)
+
+
+# -- hedging -----------------------------------------------------------------------------------
+
+
+def hedged(*providers: Tts, hedge: float = 0.05) -> tuple[FailoverTTS, list[Switch]]:
+    health = ProviderHealth(BreakerPolicy(failure_threshold=2, reset_after_s=30), VirtualClock())
+    switches: list[Switch] = []
+    wrapper = FailoverTTS(
+        list(providers),
+        first_timeout_s=2,
+        hedge_after_s=hedge,
+        health=health,
+        on_switch=switches.append,
+    )
+    return wrapper, switches
+
+
+async def test_a_slow_provider_gets_a_hedge_and_the_faster_one_wins() -> None:
+    slow, fast = Tts("slow", "slow"), Tts("fast")
+    wrapper, switches = hedged(slow, fast)
+    audio = await speak(wrapper, "Hello there.")
+    assert len(audio) == 3 * len(voice(200))
+    assert slow.calls == 1 and fast.calls == 1
+    assert slow.closed_streams == 1  # the loser was cancelled and its stream closed
+    assert (wrapper.hedges, wrapper.hedges_lost, wrapper.hedge_cost_chars) == (1, 1, 12)
+    assert switches == []  # slow is not a failure: its breaker is untouched
+    assert wrapper.health.breaker("slow").snapshot()["failures"] == 0
+
+
+async def test_no_hedge_when_the_first_provider_answers_in_time() -> None:
+    first, second = Tts("first"), Tts("second")
+    wrapper, _ = hedged(first, second, hedge=0.5)
+    await speak(wrapper)
+    assert first.calls == 1 and second.calls == 0 and wrapper.hedges == 0
+
+
+async def test_a_hedge_that_fails_leaves_the_request_with_the_first() -> None:
+    slow, broken = Tts("slow", "slow"), Tts("broken", "raise")
+    wrapper, switches = hedged(slow, broken)
+    audio = await speak(wrapper)
+    assert len(audio) == 3 * len(voice(200))
+    assert [(s.from_provider, s.to_provider) for s in switches] == [("broken", "slow")]
+    assert wrapper.hedges == 1 and wrapper.hedges_lost == 0
+
+
+async def test_a_first_provider_that_fails_after_the_hedge_started_hands_over() -> None:
+    late, good = Tts("late", "slow_raise"), Tts("good", "slow")
+    late.delay, good.delay = 0.1, 0.3
+    wrapper, switches = hedged(late, good)
+    audio = await speak(wrapper)
+    assert len(audio) == 3 * len(voice(200))
+    assert [(s.from_provider, s.to_provider) for s in switches] == [("late", "good")]
+
+
+async def test_hedging_is_bounded_by_the_first_audio_timeout() -> None:
+    with pytest.raises(ValueError, match="hedge_after_s"):
+        FailoverTTS([Tts("a"), Tts("b")], first_timeout_s=1, hedge_after_s=1)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from callweaver.audio.resample import resample
 from callweaver.frames.audio import OutputAudioFrame
@@ -279,3 +280,34 @@ async def test_the_node_runs_when_even_the_fallback_cannot_be_spoken(
     assert shape(run.downstream) == [f"text:{FIRST}", "end", f"text:{SECOND}", "end"]
     assert run.ctx is not None
     assert [e.policy for e in run.ctx.errors] == ["fallback", "fallback"]
+
+
+# -- hedging ----------------------------------------------------------------------------------
+
+
+async def test_a_slow_provider_is_hedged_and_the_waste_reported(tmp_path: Path) -> None:
+    slow = unique("flite-slow")
+    binary = script(tmp_path / "slow", f'sleep 1\nexec "{FLITE}" "$@"')
+    tts = node(
+        [{"type": "flite", "name": slow, "binary": binary}, {"type": "flite"}],
+        hedge_after_s=0.2,
+        first_audio_timeout_s=3,
+    )
+    run = await run_processor(tts, [text(FIRST), end()])
+    assert shape(run.downstream) == [
+        f"text:{FIRST}",
+        "audio",
+        "metric:hedge.tts.lost",
+        "metric:hedge.tts.wasted_chars",
+        "end",
+    ]
+    assert segments(run.downstream) == [await flite_says(FIRST)]  # the plain flite won
+    # the hedge happened at start-up, on the fallback text; the call then stays on the
+    # provider that won, so the sentence went straight to it
+    wasted = [f for f in run.downstream if isinstance(f, MetricsFrame)][-1]
+    assert wasted.value == len(FALLBACK)
+
+
+def test_a_hedge_must_come_before_the_timeout() -> None:
+    with pytest.raises(ValidationError, match="hedge_after_s must be below"):
+        TextToSpeech.Params(hedge_after_s=2, first_audio_timeout_s=2)

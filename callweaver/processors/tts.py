@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from callweaver.audio.resample import Resampler, resample
 from callweaver.errors import ProviderError
@@ -56,6 +56,12 @@ class TTSParams(BaseModel):
         2.0, gt=0, description="per provider: no first audio by then moves to the next one"
     )
     check_ms: int = Field(250, ge=0, description="audio checked for speech before it plays")
+    hedge_after_s: float | None = Field(
+        None,
+        gt=0,
+        description="no first audio by then: start the next provider too, keep the first to "
+        "answer (must be below first_audio_timeout_s); default: no hedging",
+    )
     sample_rate: int | None = Field(
         None, ge=8000, le=48000, description="output rate; default: the transport's"
     )
@@ -65,6 +71,12 @@ class TTSParams(BaseModel):
     lead_clause: bool = Field(
         True, description="synthesize a long first sentence's first clause alone (heard sooner)"
     )
+
+    @model_validator(mode="after")
+    def _hedge_before_timeout(self) -> TTSParams:
+        if self.hedge_after_s is not None and self.hedge_after_s >= self.first_audio_timeout_s:
+            raise ValueError("hedge_after_s must be below first_audio_timeout_s")
+        return self
 
 
 _fallback_audio: dict[tuple[str, tuple[tuple[str, str, str], ...], int], bytes] = {}
@@ -85,6 +97,7 @@ class TextToSpeech(Processor):
         self._fallback: bytes = b""
         self._fell_back: set[int] = set()
         self._turn_started = -1  # the last turn whose first sentence was spoken
+        self._hedges_reported = (0, 0)  # (hedges lost, characters) already reported
 
     async def start(self, frame: StartFrame) -> None:
         self.rate = self.p.sample_rate or frame.out_sample_rate
@@ -94,6 +107,7 @@ class TextToSpeech(Processor):
             providers,
             first_timeout_s=self.p.first_audio_timeout_s,
             check_ms=self.p.check_ms,
+            hedge_after_s=self.p.hedge_after_s,
             on_switch=self._switches.append,
         )
         self._fallback = await self._fallback_audio()
@@ -179,6 +193,16 @@ class TextToSpeech(Processor):
                 await self.emit_audio(self._fallback, self.rate, turn, step)
             return
         await report_switches(self, self._switches, turn)
+        await self._report_hedges(turn)
+
+    async def _report_hedges(self, turn: int) -> None:
+        """Metrics for hedges lost since the last report: their count and wasted text."""
+        assert self.tts is not None
+        lost, chars = self.tts.hedges_lost, self.tts.hedge_cost_chars
+        if lost > self._hedges_reported[0]:
+            await self.emit_metric("hedge.tts.lost", lost - self._hedges_reported[0], turn)
+            await self.emit_metric("hedge.tts.wasted_chars", chars - self._hedges_reported[1], turn)
+            self._hedges_reported = (lost, chars)
 
     def _resampler(self, speech: Speech) -> Resampler | None:
         if speech.sample_rate == self.rate:

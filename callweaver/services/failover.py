@@ -21,6 +21,9 @@ order:
 - once a stream has delivered its first result the request stays with that provider: a later
   failure is recorded on its breaker and raised (the pieces already spoken cannot be taken
   back, and repeating them on another provider would be worse);
+- TTS hedging (``hedge_after_s``): when the provider has sent no audio after that long, the
+  next one starts on the same sentence too; the first to pass wins, the other is cancelled
+  and its cost counted;
 - when every provider failed or was skipped, :class:`~callweaver.errors.ProvidersExhausted`
   says what each one did; the node then falls back (spoken fallback audio, a fallback reply).
 
@@ -220,8 +223,30 @@ class FailoverSTT(Failover[STT]):
         raise ProvidersExhausted(self.stage, attempts)
 
 
+@dataclass(slots=True)
+class _Opened:
+    """A provider's stream whose first items arrived in time and passed the check."""
+
+    stream: AsyncIterator[Any]
+    first: list[Any]
+    done: bool
+
+
 class _StreamFailover(Failover[P]):
-    """LLM and TTS: a stream whose first item must come within the timeout."""
+    """LLM and TTS: a stream whose first item must come within the timeout.
+
+    With ``hedge_after_s`` set, a provider with no first result after that long gets
+    company: the next provider starts on the same request too, and whichever passes first
+    wins; the other is cancelled (its stream closed) and counted in :attr:`hedges_lost`
+    and :attr:`hedge_cost_chars` (text sent to a provider whose audio was thrown away)."""
+
+    hedge_after_s: float | None = None
+
+    def __init__(self, providers: Sequence[P], **kwargs: Any) -> None:
+        super().__init__(providers, **kwargs)
+        self.hedges = 0
+        self.hedges_lost = 0
+        self.hedge_cost_chars = 0
 
     def _open(self, provider: P, request: Any) -> AsyncIterator[Any]:
         raise NotImplementedError
@@ -234,53 +259,103 @@ class _StreamFailover(Failover[P]):
         """Have enough items arrived to judge the stream?"""
         return True
 
+    def _cost(self, request: Any) -> int:
+        """What a thrown-away request cost, in characters."""
+        return 0
+
+    async def _acquire(self, provider: P, request: Any) -> _Opened:
+        """Open ``provider``'s stream and wait for its first items (within the timeout) and
+        their check; on any failure or cancellation the stream is closed."""
+        stream = self._open(provider, request)
+        first: list[Any] = []
+        done = False
+        try:
+            async with asyncio.timeout(self.first_timeout_s):
+                while not self._enough(first):
+                    try:
+                        first.append(await anext(stream))
+                    except StopAsyncIteration:
+                        done = True
+                        break
+            problem = self._check(first, done)
+            if problem is not None:
+                raise ProviderError(self._name(provider), problem, retryable=True)
+        except BaseException:
+            await _close(stream)
+            raise
+        return _Opened(stream, first, done)
+
     async def _stream(self, request: Any, language: str) -> AsyncIterator[Any]:
         attempts: list[tuple[str, str]] = []
         candidates = self._candidates(language, attempts)
-        for i, provider in enumerate(candidates):
-            breaker = self._admit(provider, attempts)
-            if breaker is None:
-                continue
-            stream = self._open(provider, request)
-            first: list[Any] = []
-            done = False
-            try:
-                async with asyncio.timeout(self.first_timeout_s):
-                    while not self._enough(first):
-                        try:
-                            first.append(await anext(stream))
-                        except StopAsyncIteration:
-                            done = True
-                            break
-                problem = self._check(first, done)
-                if problem is not None:
-                    raise ProviderError(self._name(provider), problem, retryable=True)
-            except (Exception, TimeoutError) as exc:
-                await _close(stream)
-                self._failed(provider, breaker, exc, attempts, candidates[i + 1 :])
-                continue
-            except BaseException:
-                await _close(stream)
+        queue = list(enumerate(candidates))  # (index among the candidates, provider)
+        running: dict[asyncio.Task[_Opened], tuple[int, P, CircuitBreaker]] = {}
+        winner: tuple[int, P, CircuitBreaker, _Opened] | None = None
+
+        def start_next() -> bool:
+            while queue:
+                i, provider = queue.pop(0)
+                breaker = self._admit(provider, attempts)
+                if breaker is not None:
+                    task = asyncio.ensure_future(self._acquire(provider, request))
+                    running[task] = (i, provider, breaker)
+                    return True
+            return False
+
+        try:
+            start_next()
+            while running and winner is None:
+                hedge = self.hedge_after_s if len(running) == 1 and queue else None
+                done, _ = await asyncio.wait(
+                    running, timeout=hedge, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:  # no first result yet: hedge with the next provider
+                    if start_next():
+                        self.hedges += 1
+                    continue
+                for task in done:
+                    i, provider, breaker = running.pop(task)
+                    exc = task.exception()
+                    if exc is None and winner is None:
+                        winner = (i, provider, breaker, task.result())
+                    elif exc is None:  # a second success in the same instant: not needed
+                        await _close(task.result().stream)
+                        breaker.release()
+                    else:
+                        # the request is still with a hedge, or goes to the next in line
+                        rest = [p for _, p, _ in running.values()] or [p for _, p in queue]
+                        self._failed(provider, breaker, exc, attempts, rest)
+                if winner is None and not running:
+                    start_next()
+        finally:
+            for task, (_, _, breaker) in running.items():  # hedges that lost, or abandoned
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
                 breaker.release()
-                raise
-            # the stream is this provider's now
-            try:
-                for item in first:
+                if winner is not None:
+                    self.hedges_lost += 1
+                    self.hedge_cost_chars += self._cost(request)
+            running.clear()
+        if winner is None:
+            raise ProvidersExhausted(self.stage, attempts)
+        i, provider, breaker, opened = winner
+        # the stream is this provider's now
+        try:
+            for item in opened.first:
+                yield item
+            if not opened.done:
+                async for item in opened.stream:
                     yield item
-                if not done:
-                    async for item in stream:
-                        yield item
-            except (Exception, TimeoutError) as exc:
-                breaker.record_failure(exc)
-                raise
-            except BaseException:  # the consumer went away (barge-in): the provider worked
-                self._succeeded(provider, breaker, switched=i > 0)
-                raise
-            finally:
-                await _close(stream)
+        except (Exception, TimeoutError) as exc:
+            breaker.record_failure(exc)
+            raise
+        except BaseException:  # the consumer went away (barge-in): the provider worked
             self._succeeded(provider, breaker, switched=i > 0)
-            return
-        raise ProvidersExhausted(self.stage, attempts)
+            raise
+        finally:
+            await _close(opened.stream)
+        self._succeeded(provider, breaker, switched=i > 0)
 
 
 _CLOSE_TIMEOUT_S = 1.0
@@ -328,6 +403,7 @@ class FailoverTTS(_StreamFailover[TTS]):
         *,
         first_timeout_s: float,
         check_ms: int = 250,
+        hedge_after_s: float | None = None,
         health: ProviderHealth | None = None,
         on_switch: SwitchObserver | None = None,
     ) -> None:
@@ -335,6 +411,13 @@ class FailoverTTS(_StreamFailover[TTS]):
             providers, first_timeout_s=first_timeout_s, health=health, on_switch=on_switch
         )
         self.check_ms = check_ms
+        if hedge_after_s is not None and not 0 < hedge_after_s < first_timeout_s:
+            raise ValueError("hedge_after_s must be between 0 and first_timeout_s")
+        self.hedge_after_s = hedge_after_s
+
+    def _cost(self, request: Any) -> int:
+        text, _ = request
+        return len(text)
 
     def _open(self, provider: TTS, request: Any) -> AsyncIterator[Speech]:
         text, language = request
