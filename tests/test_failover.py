@@ -143,6 +143,7 @@ async def test_non_retryable_error_opens_at_once_with_the_reason() -> None:
     await speak(wrapper)
     snap = wrapper.health.breaker("bad").snapshot()
     assert snap["state"] == "open" and "401" in snap["last_error"]
+    assert snap["open_reason"].startswith("an error no retry can fix: ")
 
 
 async def test_every_provider_failing_says_what_each_did() -> None:

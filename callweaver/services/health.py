@@ -56,6 +56,8 @@ class CircuitBreaker:
         self._opened_at = 0
         self._probes = 0  # half-open requests in flight
         self.last_error: str | None = None
+        self.open_reason: str | None = None
+        """Why the breaker last opened (kept after it closes, for ``/health``)."""
         self.successes = 0
         self.failures = 0
         self.rejected = 0
@@ -98,13 +100,17 @@ class CircuitBreaker:
         self._failures += 1
         self.last_error = f"{type(error).__name__}: {error}"
         permanent = isinstance(error, ProviderError) and not error.retryable
-        if (
-            permanent
-            or self.state is BreakerState.HALF_OPEN
-            or self._failures >= self.policy.failure_threshold
-        ):
-            self._state, self._probes = BreakerState.OPEN, 0
-            self._opened_at = self.clock.now_ns()
+        if permanent:
+            why = "an error no retry can fix"
+        elif self.state is BreakerState.HALF_OPEN:
+            why = "the half-open probe failed"
+        elif self._failures >= self.policy.failure_threshold:
+            why = f"{self._failures} failures in a row"
+        else:
+            return
+        self._state, self._probes = BreakerState.OPEN, 0
+        self._opened_at = self.clock.now_ns()
+        self.open_reason = f"{why}: {self.last_error}"
 
     def snapshot(self) -> dict[str, Any]:
         """The breaker as plain data, for ``/health`` and metrics."""
@@ -116,6 +122,7 @@ class CircuitBreaker:
             "failures": self.failures,
             "rejected": self.rejected,
             "last_error": self.last_error,
+            "open_reason": self.open_reason,
         }
 
 
