@@ -127,6 +127,12 @@ class FakeOpenAI:
     requests: list[Request] = field(default_factory=list)
     connections: int = 0
     port: int = 0
+
+    @property
+    def chats(self) -> list[Request]:
+        """The chat-completions requests (``requests`` without the ``GET .../models`` that
+        a provider's warm-up makes)."""
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
     _server: asyncio.Server | None = field(default=None, init=False, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     _ids: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)

@@ -91,7 +91,7 @@ def replies(frames: Sequence[Frame], turn: int | None = None) -> list[str]:
 
 
 def messages(server: FakeOpenAI, i: int) -> list[tuple[str, str]]:
-    return [(m["role"], m["content"]) for m in server.requests[i].body["messages"]]
+    return [(m["role"], m["content"]) for m in server.chats[i].body["messages"]]
 
 
 # -- the llm node -----------------------------------------------------------------------------
@@ -215,7 +215,7 @@ async def test_every_provider_failing_says_the_fallback_and_the_next_turn_recove
 
     assert replies(caller.written, 1) == [FALLBACK, "END"]
     assert replies(caller.written, 2) == ["We open at eight.", "END"]
-    assert len(server.requests) == 3  # both providers on turn 1, the first on turn 2
+    assert len(server.chats) == 3  # both providers on turn 1, the first on turn 2
     metrics = [f.name for f in caller.written if isinstance(f, MetricsFrame) and f.turn_id == 1]
     assert metrics == ["failover.llm.primary", "failover.llm.backup"]
     (error,) = report.errors
@@ -262,7 +262,7 @@ async def test_a_stream_cut_midway_keeps_what_was_said_then_the_fallback(
     run = await run_processor(node, [said("When are you open?")])
 
     assert replies(run.downstream) == ["We open at eight.", FALLBACK, "END"]
-    assert len(server.requests) == 1  # words were out: the reply stays with the primary
+    assert len(server.chats) == 1  # words were out: the reply stays with the primary
     assert run.ctx is not None
     (error,) = run.ctx.errors
     assert "stream cut" in error.message and error.policy == "fallback"
@@ -278,7 +278,7 @@ async def test_interim_or_empty_transcripts_get_no_reply(
 ) -> None:
     run = await run_processor(llm_node(openai(server.base_url)), [transcript])
     assert run.downstream == [transcript]
-    assert server.requests == []
+    assert server.chats == []
 
 
 # -- the answers node -------------------------------------------------------------------------
@@ -355,7 +355,7 @@ async def test_llm_config_answers_a_recorded_caller(
     bot = [text for _, who, text in io.conversation if who == "bot"]
     assert len(caller) == 1 and "saturday" in caller[0].lower()
     assert " ".join(bot) == CONFIG_REPLY
-    (request,) = server.requests
+    (request,) = server.chats
     assert request.model == "gpt-fake"
     assert request.headers["authorization"] == "Bearer sk-test-llm-config"
     sent = request.body["messages"]

@@ -63,6 +63,9 @@ class Reply(Processor):
     async def start(self, frame: StartFrame) -> None:
         # building may load a model or embed the answers: off the event loop
         self.llm = await asyncio.to_thread(self.build)
+        warm = getattr(self.llm, "warm", None)
+        if warm is not None:
+            await warm()  # the endpoint's connection opens now, not on the first turn
 
     async def process(self, frame: Frame) -> None:
         await self.emit(frame)  # transcripts too: a transport may show them

@@ -106,6 +106,7 @@ class SpeechToText(Processor):
         self.stt = FailoverSTT(
             providers, first_timeout_s=self.p.timeout_s, on_switch=self._switches.append
         )
+        await self.stt.warm()  # cloud providers connect now, not on the first turn
 
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, InputAudioFrame):

@@ -110,6 +110,7 @@ class TextToSpeech(Processor):
             hedge_after_s=self.p.hedge_after_s,
             on_switch=self._switches.append,
         )
+        await self.tts.warm()  # cloud providers connect now, not on the first sentence
         self._fallback = await self._fallback_audio()
 
     async def _fallback_audio(self) -> bytes:

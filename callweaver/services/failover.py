@@ -49,6 +49,7 @@ from callweaver.services.tts import TTS, Speech
 P = TypeVar("P")
 
 _SILENCE_VERDICT_MS = 1500  # this much silence at the start of a sentence is a failure
+_WARM_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,18 @@ class Failover(Generic[P]):
         if self.on_switch is not None:
             nxt = self._name(rest[0]) if rest else None
             self.on_switch(Switch(self.stage, self._name(provider), nxt, reason))
+
+    async def warm(self, timeout_s: float = _WARM_TIMEOUT_S) -> None:
+        """Open every provider's connection ahead of the first request (their ``warm``
+        methods, at once), so that the call's first turn pays no handshake. Best effort,
+        bounded by ``timeout_s``: a provider that cannot be reached now is not blamed for it
+        (its breaker is untouched); the first real request finds out."""
+        warmers = [w for p in self.providers if (w := getattr(p, "warm", None)) is not None]
+        if not warmers:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await asyncio.gather(*(w() for w in warmers), return_exceptions=True)
 
     async def aclose(self) -> None:
         for p in self.providers:
