@@ -119,6 +119,14 @@ async def test_a_final_transcript_gets_the_reply_in_sentences_then_the_end(
     assert Stage.FIRST_TOKEN in turn.marks
 
 
+async def test_the_endpoint_connection_is_opened_at_call_start(server: FakeOpenAI) -> None:
+    server.default = Reply("We open at eight.")
+    await run_processor(llm_node(openai(server.base_url)), [said("When are you open?")])
+    # the warm-up at start, then the turn: on the connection the warm-up opened
+    assert [r.path for r in server.requests] == ["/v1/models", "/v1/chat/completions"]
+    assert [r.connection for r in server.requests] == [1, 1]
+
+
 async def test_each_sentence_goes_out_while_the_model_is_still_writing(
     server: FakeOpenAI,
 ) -> None:
