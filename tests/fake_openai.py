@@ -133,6 +133,7 @@ class FakeOpenAI:
         """The chat-completions requests (``requests`` without the ``GET .../models`` that
         a provider's warm-up makes)."""
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
     _server: asyncio.Server | None = field(default=None, init=False, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     _ids: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)
