@@ -29,6 +29,7 @@ PROVIDERS: Mapping[Kind, Mapping[str, str]] = {
         "piper": "callweaver.services.local_tts:PiperTTS",
         "flite": "callweaver.services.local_tts:FliteTTS",
         "espeak": "callweaver.services.local_tts:EspeakTTS",
+        "elevenlabs": "callweaver.services.elevenlabs_tts:ElevenLabsTTS",
     },
 }
 
