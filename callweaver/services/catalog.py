@@ -20,6 +20,7 @@ Kind = Literal["stt", "llm", "tts"]
 PROVIDERS: Mapping[Kind, Mapping[str, str]] = {
     "stt": {
         "whisper": "callweaver.services.whisper_stt:WhisperSTT",
+        "azure": "callweaver.services.azure_stt:AzureSTT",
     },
     "llm": {
         "openai": "callweaver.services.openai_llm:OpenAILLM",
@@ -29,6 +30,7 @@ PROVIDERS: Mapping[Kind, Mapping[str, str]] = {
         "piper": "callweaver.services.local_tts:PiperTTS",
         "flite": "callweaver.services.local_tts:FliteTTS",
         "espeak": "callweaver.services.local_tts:EspeakTTS",
+        "azure": "callweaver.services.azure_tts:AzureTTS",
         "elevenlabs": "callweaver.services.elevenlabs_tts:ElevenLabsTTS",
     },
 }

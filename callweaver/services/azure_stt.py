@@ -1,0 +1,300 @@
+"""Azure speech-to-text through the Azure Speech SDK: continuous recognition of one utterance.
+
+Each utterance gets its own recognizer fed through a push stream at the utterance's own rate
+(16-bit mono PCM; rates other than 8 and 16 kHz are resampled to 16 kHz). The audio is pushed
+whole, the stream closed, and the ``recognized`` results are collected until the SDK stops the
+session, which it does once the service has answered for the end of the stream. The text is
+the results' ``DisplayText`` joined (without spaces for languages written without them).
+
+``result_timeout_s`` runs from the end of the pushed audio to the session's end (the service's
+whole answer); while the WebSocket is not open yet, ``connect_timeout_s`` from the start is
+allowed instead if it is later. The time
+from the end of the pushed audio to the final result is kept in ``last_latency_s``.
+
+A recognizer is torn down (stopped, its signals disconnected, released) by one worker thread
+after its result is returned: stopping one that is still waiting for the service, or
+releasing it, can take seconds in the SDK.
+:meth:`AzureSTT.warm` builds the next recognizer and opens its WebSocket ahead of the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import Field
+
+from callweaver.audio.resample import resample
+from callweaver.errors import ProviderError
+from callweaver.services.azure_common import (
+    LOCALES,
+    AzureParams,
+    Bridge,
+    Reaper,
+    disconnect,
+    languages_of,
+    next_event,
+    primary,
+    provider_error,
+    scrub,
+    speech_config,
+    speechsdk,
+)
+from callweaver.services.stt import Transcript, Utterance
+
+# The locale to recognize a bare language code in (else the first one listed in LOCALES)
+_DEFAULT_LOCALE = {
+    "en": "en-US",
+    "es": "es-ES",
+    "fr": "fr-FR",
+    "de": "de-DE",
+    "pt": "pt-BR",
+    "ar": "ar-SA",
+    "zh": "zh-CN",
+    "yue": "zh-HK",
+    "bn": "bn-IN",
+    "nl": "nl-NL",
+    "sw": "sw-KE",
+    "ta": "ta-IN",
+    "ur": "ur-PK",
+}
+_RATES = (8000, 16000)  # what the service takes; other rates are resampled to 16 kHz
+# written without spaces between words: results are joined without them
+_UNSPACED = frozenset({"zh", "yue", "wuu", "ja", "th", "lo", "km", "my"})
+
+
+class AzureSTTParams(AzureParams):
+    language: str = Field(
+        "en-US",
+        pattern=r"^[a-z]{2,3}(-[A-Z][a-z]{3})?-[A-Z]{2}$",
+        description="the locale recognized when the call gives no language, e.g. zh-HK",
+    )
+    result_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="from the end of the audio to the final result"
+    )
+
+
+class _Recognition:
+    """One utterance's recognizer, push stream, connection and connected signals. Built in a
+    worker thread, closed in the reaper's: closing drops the last references to them."""
+
+    def __init__(
+        self,
+        params: AzureSTTParams,
+        locale: str,
+        rate: int,
+        bridge: Bridge,
+        queue: asyncio.Queue[tuple[str, Any]],
+    ) -> None:
+        self.locale, self.rate = locale, rate
+        config = speech_config(params)
+        config.speech_recognition_language = locale
+        # stop and release wait this long for the service's last results (default 1 s and
+        # 10 s): a session ends only once they came, or after we gave up on them
+        config.set_property_by_name("SPEECH-StopRecognitionTimeoutInSeconds", "0")
+        audio_format = speechsdk.audio.AudioStreamFormat(
+            samples_per_second=rate, bits_per_sample=16, channels=1
+        )
+        self.stream: Any = speechsdk.audio.PushAudioInputStream(stream_format=audio_format)
+        self.recognizer: Any = speechsdk.SpeechRecognizer(
+            speech_config=config, audio_config=speechsdk.audio.AudioConfig(stream=self.stream)
+        )
+        self.connection: Any = speechsdk.Connection.from_recognizer(self.recognizer)
+        self.connected = False
+        self.queue = queue
+        r, c, h = self.recognizer, self.connection, bridge.handler
+        self.signals = [
+            (r.recognized, h("recognized", lambda e: (e.result.reason.name, e.result.text))),
+            (r.canceled, h("canceled", _cancellation)),
+            (r.session_stopped, h("stopped", lambda e: None)),
+            (c.connected, h("connected", lambda e: None)),
+            (c.disconnected, h("disconnected", lambda e: None)),
+        ]
+        for signal, callback in self.signals:
+            signal.connect(callback)
+
+    def start(self) -> None:
+        self.recognizer.start_continuous_recognition_async().get()
+
+    def push(self, pcm: bytes) -> None:
+        self.stream.write(pcm)
+        self.stream.close()
+
+    def close(self) -> None:
+        disconnect(signal for signal, _ in self.signals)
+        self.signals = []
+        try:
+            self.recognizer.stop_continuous_recognition_async().get()
+        finally:
+            self.connection = self.recognizer = self.stream = None
+
+
+def _cancellation(event: Any) -> tuple[str, str, str]:
+    details = event.cancellation_details
+    return details.reason.name, details.code.name, details.error_details or ""
+
+
+class AzureSTT:
+    """The Azure provider of the STT interface (see the module docstring)."""
+
+    Params = AzureSTTParams
+
+    def __init__(self, params: AzureSTTParams, *, name: str = "azure") -> None:
+        self.params = params
+        self.name = name
+        self.languages: frozenset[str] | None = languages_of(LOCALES)
+        self.last_latency_s: float | None = None  # end of the audio -> final result
+        self._key = params.key.get_secret_value()
+        self._rate = 16000  # of the last utterance: the rate warm() prepares for
+        self._spare: _Recognition | None = None
+        self._reaper = Reaper()
+
+    def __repr__(self) -> str:
+        p = self.params
+        where = p.host or p.region
+        return f"AzureSTT(name={self.name!r}, where={where!r}, language={p.language!r})"
+
+    async def warm(self) -> None:
+        """Build the next turn's recognizer (default language, the last utterance's rate)
+        and open its WebSocket. Best effort: a failure shows again on the next transcribe."""
+        if self._spare is not None:
+            return
+        try:
+            spare = await self._build(self.params.language, self._rate)
+        except ProviderError:
+            return
+        try:
+            await asyncio.to_thread(spare.connection.open, True)
+            until = asyncio.get_running_loop().time() + self.params.connect_timeout_s
+            while (item := await next_event(spare.queue, until)) is not None:
+                if item[0] == "connected":
+                    spare.connected = True
+                    self._spare = spare
+                    return
+                if item[0] in ("disconnected", "canceled"):
+                    break
+        except RuntimeError:
+            pass
+        self._reaper.submit(spare.close)
+
+    async def aclose(self) -> None:
+        """Release the spare recognizer and wait for every recognizer to be released."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            self._reaper.submit(spare.close)
+        await self._reaper.aclose()
+
+    async def transcribe(self, utterance: Utterance) -> Transcript:
+        """Recognize one utterance (see the module docstring)."""
+        language = utterance.language or self.params.language
+        locale = self._locale(language)
+        if len(utterance.pcm) % 2:
+            raise ProviderError(
+                self.name,
+                f"garbled audio: {len(utterance.pcm)} bytes of 16-bit PCM, an odd count",
+                retryable=True,
+            )
+        if not utterance.pcm:
+            return Transcript("", language)
+        pcm, rate = utterance.pcm, utterance.sample_rate
+        if rate not in _RATES:
+            pcm, rate = resample(pcm, rate, 16000), 16000
+        self._rate = rate
+        recognition = self._take_spare(locale, rate)
+        if recognition is None:
+            recognition = await self._build(locale, rate)
+        try:
+            texts = await self._recognize(recognition, pcm)
+        finally:
+            self._reaper.submit(recognition.close)
+        sep = "" if primary(locale) in _UNSPACED else " "
+        return Transcript(sep.join(texts), language)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _locale(self, language: str) -> str:
+        language = language.replace("_", "-")
+        if "-" in language:
+            return language
+        default = self.params.language
+        if primary(default) == language.lower():
+            return default
+        if language.lower() in _DEFAULT_LOCALE:
+            return _DEFAULT_LOCALE[language.lower()]
+        for locale in LOCALES:
+            if primary(locale) == language.lower():
+                return locale
+        raise ProviderError(self.name, f"Azure does not recognize {language!r}", retryable=True)
+
+    def _sdk_error(self, what: str, exc: Exception, *, retryable: bool = True) -> ProviderError:
+        return ProviderError(
+            self.name, f"{what}: {scrub(self._key, str(exc))}", retryable=retryable
+        )
+
+    def _take_spare(self, locale: str, rate: int) -> _Recognition | None:
+        spare = self._spare
+        if spare is None or (spare.locale, spare.rate) != (locale, rate):
+            return None
+        self._spare = None
+        return spare
+
+    async def _build(self, locale: str, rate: int) -> _Recognition:
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        bridge = Bridge(
+            asyncio.get_running_loop(), lambda kind, what: queue.put_nowait((kind, what))
+        )
+        try:
+            return await asyncio.to_thread(_Recognition, self.params, locale, rate, bridge, queue)
+        except (RuntimeError, ValueError) as exc:  # the SDK refuses the configuration
+            raise self._sdk_error("cannot set up", exc, retryable=False) from None
+
+    async def _recognize(self, recognition: _Recognition, pcm: bytes) -> list[str]:
+        p = self.params
+        loop = asyncio.get_running_loop()
+        begun = loop.time()
+        try:
+            async with asyncio.timeout(p.connect_timeout_s):
+                await asyncio.to_thread(recognition.start)
+            await asyncio.to_thread(recognition.push, pcm)
+        except TimeoutError:
+            raise ProviderError(
+                self.name,
+                f"recognition did not start within {p.connect_timeout_s} s",
+                retryable=True,
+            ) from None
+        except RuntimeError as exc:
+            raise self._sdk_error("recognition failed", exc) from None
+        pushed = loop.time()
+        texts: list[str] = []
+        final: float | None = None
+        while True:
+            until = pushed + p.result_timeout_s
+            if not recognition.connected:
+                until = max(until, begun + p.connect_timeout_s)
+            item = await next_event(recognition.queue, until)
+            if item is None:
+                raise ProviderError(
+                    self.name,
+                    f"no final result within {p.result_timeout_s} s after the audio"
+                    if recognition.connected
+                    else f"no connection within {p.connect_timeout_s} s",
+                    retryable=True,
+                )
+            kind, payload = item
+            if kind == "connected":
+                recognition.connected = True
+            elif kind == "recognized":
+                reason, text = payload
+                final = loop.time()
+                if reason == "RecognizedSpeech" and text:
+                    texts.append(text)
+            elif kind == "canceled":
+                reason, code, details = payload
+                if reason != "EndOfStream":
+                    raise provider_error(self.name, self._key, code, details or reason)
+            elif kind == "stopped":
+                break
+            elif kind == "error":
+                raise ProviderError(self.name, f"unreadable SDK event: {payload}", retryable=True)
+        self.last_latency_s = (final if final is not None else loop.time()) - pushed
+        return texts

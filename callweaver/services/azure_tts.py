@@ -1,0 +1,351 @@
+"""Azure neural text-to-speech through the Azure Speech SDK, streamed chunk by chunk.
+
+One ``SpeechSynthesizer`` per provider keeps one WebSocket open across sentences (the SDK
+reuses it for every synthesis); :meth:`AzureTTS.warm` opens it before the first one. A sentence
+goes out as SSML naming the configured voice, and its audio comes back in the raw format asked
+for (``output_format``: PCM at 8/16/24/48 kHz, or 8 kHz mu-law, decoded here), each chunk
+handed on as it arrives (the SDK's ``synthesizing`` events).
+
+Timeouts: the SDK's own ``SpeechSynthesis_FirstChunkTimeoutMs`` is set from
+``first_audio_timeout_s`` with ``SpeechSynthesis_MaxRetryTimes`` 0 (without them a server that
+accepts and never answers costs 80 s); ``connect_timeout_s`` on top of it is our backstop for
+the first chunk, and ``idle_timeout_s`` bounds a stall between chunks.
+
+The words' offsets in the audio (``last_word_boundaries``, seconds and word) are kept for the
+last synthesis: what the caller heard before a barge-in can be told from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from xml.sax.saxutils import escape, quoteattr
+
+from pydantic import Field, field_validator
+
+from callweaver.audio.mulaw import ulaw_to_pcm16
+from callweaver.errors import ProviderError
+from callweaver.services.azure_common import (
+    LOCALES,
+    AzureParams,
+    Bridge,
+    disconnect,
+    languages_of,
+    next_event,
+    provider_error,
+    scrub,
+    speech_config,
+    speechsdk,
+)
+from callweaver.services.tts import Speech
+
+OutputFormat = Literal[
+    "raw-8khz-16bit-mono-pcm",
+    "raw-16khz-16bit-mono-pcm",
+    "raw-24khz-16bit-mono-pcm",
+    "raw-48khz-16bit-mono-pcm",
+    "raw-8khz-8bit-mono-mulaw",
+]
+# output format -> (the SDK's enum member, sample rate, mu-law)
+_FORMATS: dict[str, tuple[str, int, bool]] = {
+    "raw-8khz-16bit-mono-pcm": ("Raw8Khz16BitMonoPcm", 8000, False),
+    "raw-16khz-16bit-mono-pcm": ("Raw16Khz16BitMonoPcm", 16000, False),
+    "raw-24khz-16bit-mono-pcm": ("Raw24Khz16BitMonoPcm", 24000, False),
+    "raw-48khz-16bit-mono-pcm": ("Raw48Khz16BitMonoPcm", 48000, False),
+    "raw-8khz-8bit-mono-mulaw": ("Raw8Khz8BitMonoMULaw", 8000, True),
+}
+# en-US-JennyNeural, zh-HK-HiuMaanNeural, zh-CN-shaanxi-XiaoniNeural, sr-Latn-RS-NicholasNeural,
+# en-US-Ava:DragonHDLatestNeural
+_VOICE = re.compile(
+    r"(?P<locale>[a-z]{2,3}(?:-[A-Z][a-z]{3})?-[A-Z]{2})-(?:[a-z]+-)?[A-Z][A-Za-z0-9]*"
+    r"(?::[A-Za-z0-9]+)?"
+)
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_TICKS_PER_S = 10_000_000
+_SETTLE_S = 5.0  # longest wait for a finished or stopped synthesis to be settled
+_FINISHED = 32  # result ids of past syntheses remembered, to drop their late events
+
+
+class AzureTTSParams(AzureParams):
+    voice: str = Field(
+        "en-US-JennyNeural", description="an Azure neural voice: en-US-JennyNeural, zh-HK-..."
+    )
+    output_format: OutputFormat = Field(
+        "raw-24khz-16bit-mono-pcm", description="raw PCM at 8/16/24/48 kHz or 8 kHz mu-law"
+    )
+    first_audio_timeout_s: float = Field(
+        3.0, ge=0.5, le=60, description="from the request to the first audio chunk"
+    )
+    idle_timeout_s: float = Field(5.0, gt=0, le=60, description="longest gap between chunks")
+
+    @field_validator("voice")
+    @classmethod
+    def _voice_form(cls, voice: str) -> str:
+        if not _VOICE.fullmatch(voice):
+            raise ValueError(
+                f"{voice!r} is not an Azure voice name (locale-NameNeural, e.g. en-US-JennyNeural)"
+            )
+        return voice
+
+
+def voice_locale(voice: str) -> str:
+    """The locale a voice name starts with: ``zh-HK-HiuMaanNeural`` -> ``zh-HK``."""
+    match = _VOICE.fullmatch(voice)
+    if match is None:
+        raise ValueError(f"not an Azure voice name: {voice!r}")
+    return match["locale"]
+
+
+def build_ssml(voice: str, text: str) -> str:
+    """The SSML document that speaks ``text`` (escaped) with ``voice``."""
+    body = escape(_NOT_XML.sub(" ", text))
+    return (
+        "<speak version='1.0' xmlns='http://www.w3.org/2001/10/synthesis' "
+        f"xml:lang={quoteattr(voice_locale(voice))}>"
+        f"<voice name={quoteattr(voice)}>{body}</voice></speak>"
+    )
+
+
+@dataclass
+class _Turn:
+    """One synthesis in flight: its events, in order, once its result id is known."""
+
+    queue: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
+    result_id: str | None = None
+    ended: bool = False
+
+
+class _Synthesizer:
+    """The SDK's synthesizer, its connection and every signal connected to them. Built and
+    closed in a worker thread: closing drops the last references, so the SDK releases there."""
+
+    def __init__(self, params: AzureTTSParams, bridge: Bridge) -> None:
+        config = speech_config(params)
+        member, _, _ = _FORMATS[params.output_format]
+        config.set_speech_synthesis_output_format(
+            getattr(speechsdk.SpeechSynthesisOutputFormat, member)
+        )
+        timeout_ms = str(round(params.first_audio_timeout_s * 1000))
+        config.set_property_by_name("SpeechSynthesis_FirstChunkTimeoutMs", timeout_ms)
+        config.set_property_by_name("SpeechSynthesis_MaxRetryTimes", "0")
+        self.synthesizer: Any = speechsdk.SpeechSynthesizer(speech_config=config, audio_config=None)
+        self.connection: Any = speechsdk.Connection.from_speech_synthesizer(self.synthesizer)
+        s, c, h = self.synthesizer, self.connection, bridge.handler
+        self.signals = [
+            (s.synthesis_started, h("started", lambda e: (e.result.result_id, None))),
+            (s.synthesizing, h("audio", lambda e: (e.result.result_id, e.result.audio_data))),
+            (s.synthesis_completed, h("completed", lambda e: (e.result.result_id, None))),
+            (s.synthesis_canceled, h("canceled", _cancellation)),
+            (s.synthesis_word_boundary, h("word", _word)),
+            (c.connected, h("connected", lambda e: (None, None))),
+            (c.disconnected, h("disconnected", lambda e: (None, None))),
+        ]
+        for signal, callback in self.signals:
+            signal.connect(callback)
+
+    def close(self) -> None:
+        disconnect(signal for signal, _ in self.signals)
+        self.signals = []
+        self.connection = None
+        self.synthesizer = None
+
+
+def _cancellation(event: Any) -> tuple[str, tuple[str, str, str]]:
+    details = event.result.cancellation_details
+    return event.result.result_id, (
+        details.reason.name,
+        details.error_code.name,
+        details.error_details or "",
+    )
+
+
+def _word(event: Any) -> tuple[str, tuple[float, str, bool]]:
+    is_word = event.boundary_type == speechsdk.SpeechSynthesisBoundaryType.Word
+    return event.result_id, (event.audio_offset / _TICKS_PER_S, event.text, is_word)
+
+
+class AzureTTS:
+    """The Azure provider of the TTS interface (see the module docstring)."""
+
+    Params = AzureTTSParams
+
+    def __init__(self, params: AzureTTSParams, *, name: str = "azure") -> None:
+        self.params = params
+        self.name = name
+        self.languages: frozenset[str] | None = languages_of(LOCALES)
+        self.last_word_boundaries: list[tuple[float, str]] = []
+        self.last_first_audio_s: float | None = None  # request -> first chunk, last synthesis
+        self._key = params.key.get_secret_value()
+        _, self._rate, self._mulaw = _FORMATS[params.output_format]
+        self._synth: _Synthesizer | None = None
+        self._connected = False
+        self._connection_changed = asyncio.Event()
+        self._build_lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one synthesis at a time on the one WebSocket
+        self._turn: _Turn | None = None
+        self._finished: deque[str] = deque(maxlen=_FINISHED)
+
+    def __repr__(self) -> str:
+        p = self.params
+        where = p.host or p.region
+        return f"AzureTTS(name={self.name!r}, where={where!r}, voice={p.voice!r})"
+
+    async def warm(self) -> None:
+        """Open the WebSocket ahead of the first sentence. Best effort: a failure here shows
+        again, as a ProviderError, on the first synthesis."""
+        try:
+            synth = await self._synthesizer()
+            if self._connected:
+                return
+            self._connection_changed.clear()
+            await asyncio.to_thread(synth.connection.open, True)
+            async with asyncio.timeout(self.params.connect_timeout_s):
+                await self._connection_changed.wait()
+        except (ProviderError, TimeoutError, RuntimeError):
+            pass
+
+    async def aclose(self) -> None:
+        """Disconnect every signal and release the synthesizer (its WebSocket with it)."""
+        async with self._build_lock:
+            synth, self._synth = self._synth, None
+            self._connected = False
+        if synth is not None:
+            await asyncio.to_thread(synth.close)
+
+    async def synthesize(self, text: str, language: str = "") -> AsyncIterator[Speech]:
+        """Speak ``text`` with the configured voice, chunk by chunk as the audio arrives.
+
+        ``language`` does not change the voice (choosing a voice per language is for later):
+        a failover skips this provider for languages Azure does not serve."""
+        if not any(c.isalnum() for c in text):
+            return
+        ssml = build_ssml(self.params.voice, text)
+        async with self._lock:
+            synth = await self._synthesizer()
+            turn = _Turn()
+            self._turn = turn
+            self.last_word_boundaries = []
+            self.last_first_audio_s = None
+            started = time.monotonic()
+            try:
+                future = await asyncio.to_thread(synth.synthesizer.speak_ssml_async, ssml)
+            except RuntimeError as exc:  # the SDK refused the request itself
+                self._turn = None
+                raise self._sdk_error("cannot start the synthesis", exc) from None
+            try:
+                async for speech in self._audio(turn, started):
+                    yield speech
+            finally:
+                self._turn = None
+                if turn.result_id is not None:
+                    self._finished.append(turn.result_id)
+                if not turn.ended:  # abandoned (barge-in) or timed out: stop it
+                    await self._stop(synth)
+                # until its future is resolved the SDK keeps the synthesis, and with it the
+                # synthesizer and its WebSocket, alive even after the synthesizer is released
+                with suppress(TimeoutError, RuntimeError):
+                    async with asyncio.timeout(_SETTLE_S):
+                        await asyncio.to_thread(future.get)
+
+    # -- internals ------------------------------------------------------------------------
+
+    async def _synthesizer(self) -> _Synthesizer:
+        async with self._build_lock:
+            if self._synth is None:
+                bridge = Bridge(asyncio.get_running_loop(), self._dispatch)
+                try:
+                    self._synth = await asyncio.to_thread(_Synthesizer, self.params, bridge)
+                except (RuntimeError, ValueError) as exc:  # the SDK refuses the configuration
+                    raise self._sdk_error("cannot set up", exc, retryable=False) from None
+            return self._synth
+
+    def _sdk_error(self, what: str, exc: Exception, *, retryable: bool = True) -> ProviderError:
+        return ProviderError(
+            self.name, f"{what}: {scrub(self._key, str(exc))}", retryable=retryable
+        )
+
+    async def _stop(self, synth: _Synthesizer) -> None:
+        def stop() -> None:
+            if synth.synthesizer is not None:
+                synth.synthesizer.stop_speaking_async().get()
+
+        with suppress(RuntimeError):  # refused in some states; the next synthesis still works
+            await asyncio.to_thread(stop)
+
+    def _dispatch(self, kind: str, what: Any) -> None:
+        """An SDK event, on the loop: to the synthesis it belongs to."""
+        if kind in ("connected", "disconnected"):
+            self._connected = kind == "connected"
+            self._connection_changed.set()
+            return
+        turn = self._turn
+        if turn is None:
+            return
+        if kind == "error":
+            turn.queue.put_nowait((kind, what))
+            return
+        result_id, payload = what
+        if turn.result_id is None and result_id not in self._finished:
+            turn.result_id = result_id
+        if result_id == turn.result_id:
+            turn.queue.put_nowait((kind, payload))
+
+    async def _audio(self, turn: _Turn, started: float) -> AsyncIterator[Speech]:
+        p = self.params
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + p.connect_timeout_s + p.first_audio_timeout_s
+        carry = b""
+        total = 0
+        while True:
+            item = await next_event(turn.queue, deadline)
+            if item is None:
+                raise self._timeout(total)
+            kind, payload = item
+            if kind == "audio" and payload:
+                if self.last_first_audio_s is None:
+                    self.last_first_audio_s = time.monotonic() - started
+                total += len(payload)
+                if self._mulaw:
+                    pcm = ulaw_to_pcm16(payload)
+                else:
+                    data = carry + payload
+                    cut = len(data) // 2 * 2
+                    pcm, carry = data[:cut], data[cut:]
+                if pcm:
+                    yield Speech(pcm, self._rate)
+                deadline = loop.time() + p.idle_timeout_s
+            elif kind == "word":
+                offset, word, is_word = payload
+                if is_word:
+                    self.last_word_boundaries.append((offset, word))
+            elif kind == "completed":
+                turn.ended = True
+                break
+            elif kind == "canceled":
+                turn.ended = True
+                reason, code, details = payload
+                raise provider_error(self.name, self._key, code, details or reason)
+            elif kind == "error":
+                raise ProviderError(self.name, f"unreadable SDK event: {payload}", retryable=True)
+        if carry:
+            raise ProviderError(
+                self.name,
+                f"garbled audio: {total} bytes of {p.output_format}, an odd count",
+                retryable=True,
+            )
+        if total == 0:
+            raise ProviderError(self.name, "the service sent no audio", retryable=True)
+
+    def _timeout(self, received: int) -> ProviderError:
+        p = self.params
+        if received:
+            message = f"audio stalled: nothing for {p.idle_timeout_s} s after {received} bytes"
+        else:
+            message = f"no audio within {p.connect_timeout_s + p.first_audio_timeout_s} s"
+        return ProviderError(self.name, message, retryable=True)
