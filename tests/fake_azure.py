@@ -165,6 +165,9 @@ class Script:
     gate: asyncio.Event | None = None
     chunk_ms: int = 100
     text: str = "I would like to book a table for two."
+    first_delay: float = 0.0
+    """A service's own time: before a synthesis's first audio (TTS) or before the result,
+    once the audio has ended (STT); for every turn of the connection."""
 
 
 @dataclass
@@ -306,6 +309,8 @@ class FakeAzure:
         if script.garbage:
             audio = audio[: len(audio) // 2 * 2 - 1] if not mulaw else audio
         await self._text(ws, "turn.start", request_id, {"context": {"serviceTag": "fake"}})
+        if script.first_delay:
+            await asyncio.sleep(script.first_delay)
         if synthesis.word_boundary_enabled:
             seconds = len(audio) / (1 if mulaw else 2) / rate
             metadata = [
@@ -363,6 +368,8 @@ class FakeAzure:
                 if script.close_code is not None:
                     await ws.close(script.close_code, script.reason)
                     return
+                if script.first_delay:
+                    await asyncio.sleep(script.first_delay)
                 await self._phrase(ws, request_id, rec, script.text)
                 continue
             if not header_seen:

@@ -115,15 +115,16 @@ class Reply:
     ``message`` override the defaults per status; ``validation`` sends FastAPI's
     ``{"detail": [{"loc", "msg", "type"}]}`` instead of ``{"detail": {"status", "message"}}``.
 
-    A 200 streams the audio in chunks of ``chunk_bytes`` (odd by default: PCM samples are
-    split across chunks); ``delay`` waits before each; ``gate`` holds the stream after
-    ``gate_after`` chunks until it is set. Faults: ``hang`` never answers (HTTP: no status
-    line; WebSocket: the handshake completes, then nothing), ``hang_upgrade`` never answers a
-    WebSocket handshake; ``cut_after=n`` ends the stream after n chunks (HTTP: the socket
-    closes mid-body; WebSocket: the TCP connection drops, or a close with ``close_code``);
-    ``garbage`` sends broken audio (HTTP: one stray byte after the PCM; WebSocket: an audio
-    message that is not base64); ``final=False`` closes with 1000 but without ``isFinal``;
-    ``content_type`` replaces the HTTP answer's (``audio/pcm``, ``audio/basic``).
+    A 200 streams the audio in chunks of ``chunk_bytes`` (odd by default: PCM samples are split
+    across chunks); ``first_delay`` waits before the first, ``delay`` before each; ``gate``
+    holds the stream after ``gate_after`` chunks until it is set. Faults: ``hang`` never answers
+    (HTTP: no status line; WebSocket: the handshake completes, then nothing), ``hang_upgrade``
+    never answers a WebSocket handshake; ``cut_after=n`` ends the stream after n chunks (HTTP:
+    the socket closes mid-body; WebSocket: the TCP connection drops, or a close with
+    ``close_code``); ``garbage`` sends broken audio (HTTP: one stray byte after the PCM;
+    WebSocket: an audio message that is not base64); ``final=False`` closes with 1000 but
+    without ``isFinal``; ``content_type`` replaces the HTTP answer's (``audio/pcm``,
+    ``audio/basic``).
     """
 
     status: int = 200
@@ -133,6 +134,7 @@ class Reply:
     reject: bool = False
     chunk_bytes: int = 1601
     delay: float = 0.0
+    first_delay: float = 0.0
     gate: asyncio.Event | None = None
     gate_after: int = 1
     hang: bool = False
@@ -564,6 +566,8 @@ def _chunks(audio: bytes, size: int) -> list[bytes]:
 
 
 async def _wait(reply: Reply, index: int) -> None:
+    if index == 0 and reply.first_delay:
+        await asyncio.sleep(reply.first_delay)
     if reply.delay:
         await asyncio.sleep(reply.delay)
     if reply.gate is not None and index == reply.gate_after:
