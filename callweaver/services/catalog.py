@@ -31,6 +31,7 @@ PROVIDERS: Mapping[Kind, Mapping[str, str]] = {
         "flite": "callweaver.services.local_tts:FliteTTS",
         "espeak": "callweaver.services.local_tts:EspeakTTS",
         "azure": "callweaver.services.azure_tts:AzureTTS",
+        "google": "callweaver.services.google_tts:GoogleTTS",
         "elevenlabs": "callweaver.services.elevenlabs_tts:ElevenLabsTTS",
     },
 }
