@@ -178,3 +178,14 @@ def test_cli_reports_a_missing_env_var(tmp_path: Path) -> None:
     result = validate(config, env={**env, "CALLWEAVER_TEST_API_KEY": "sk-test"})
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{config}: OK (keyed: 0 nodes, 1 edges)\n"
+
+
+def test_the_production_config_names_each_missing_credential() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ELEVENLABS_",
+           "TWILIO_", "GOOGLE_", "CALLWEAVER_"))}  # fmt: skip
+    res = validate(ROOT / "configs" / "twilio-azure.yaml", env=env)
+    assert res.returncode != 0
+    for name in ("TWILIO_AUTH_TOKEN", "AZURE_SPEECH_KEY", "AZURE_OPENAI_KEY",
+                 "ELEVENLABS_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"):  # fmt: skip
+        assert f"environment variable {name} is not set" in res.stdout + res.stderr
+    assert "placeholder" not in res.stdout  # no value is ever printed
