@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from callweaver.audio.mulaw import ulaw_to_pcm16
 from callweaver.errors import ProviderError
-from callweaver.services.elevenlabs_tts import AudioDecoder, ElevenLabsTTS
+from callweaver.services.elevenlabs_tts import ElevenLabsTTS
+from callweaver.services.elevenlabs_wire import AudioDecoder
 from callweaver.services.tts import TTS, Speech
 
 KEY = "sk_0123456789abcdef0123456789abcdef"

@@ -22,8 +22,9 @@ import pytest
 from fake_google_tts import FakeGoogleTTS, Reply, wav_header
 from pydantic import ValidationError
 
+from callweaver.audio.riff import parse_wav
 from callweaver.errors import ProviderError
-from callweaver.services.google_tts import GoogleTTS, google_locale, parse_wav
+from callweaver.services.google_tts import GoogleTTS, google_locale
 from callweaver.services.tts import TTS, Speech
 
 VOICE = "en-US-Neural2-F"

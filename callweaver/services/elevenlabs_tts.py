@@ -15,7 +15,7 @@ SDK's only WebSocket helper is synchronous and forces ``wss``).
 
 The audio is asked for as raw PCM16 (``pcm_*``) or G.711 mu-law (``ulaw_8000``, decoded here to
 PCM16 at 8 kHz); chunks are handed on as they arrive, and a PCM sample split between two
-network chunks waits for its second byte (:class:`AudioDecoder`).
+network chunks waits for its second byte (:class:`~.elevenlabs_wire.AudioDecoder`).
 
 Every failure is a :class:`~callweaver.errors.ProviderError`. Retryable (another try, or
 another provider, can help): timeouts, 429, 5xx, a refused connection, a stream that ends
@@ -42,15 +42,26 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from callweaver.audio.mulaw import ulaw_to_pcm16
 from callweaver.errors import ProviderError
+from callweaver.services.elevenlabs_wire import (
+    CANTONESE,
+    FLASH_V2_5_LANGUAGES,
+    AudioDecoder,
+    OutputFormat,
+    error_detail,
+    parse_message,
+    primary_subtag,
+    sample_rate,
+    speakable,
+    transient,
+)
 from callweaver.services.tts import Speech
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
     from websockets.exceptions import ConnectionClosed
 
-__all__ = ["FLASH_V2_5_LANGUAGES", "AudioDecoder", "ElevenLabsTTS", "ElevenLabsTTSParams"]
+__all__ = ["ElevenLabsTTS", "ElevenLabsTTSParams"]
 
 _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
@@ -58,35 +69,6 @@ _log = logging.getLogger(__name__)
 _KEEPALIVE_S = 120.0  # idle HTTP connections are kept this long between sentences
 _WS_MAX_MESSAGE = 16 << 20  # a second of pcm_44100 is ~120 kB of base64: far below
 _EXTRA = "pip install 'callweaver[elevenlabs]'"
-
-OutputFormat = Literal["pcm_16000", "pcm_22050", "pcm_24000", "pcm_44100", "ulaw_8000"]
-
-# What eleven_flash_v2_5 speaks (its 32 languages): primary subtags, and the locales its
-# documentation names. Its "zh" is Mandarin: no yue, zh-HK or zh-MO here, so that a failover
-# skips ElevenLabs for a Cantonese call.
-FLASH_V2_5_LANGUAGES = frozenset(
-    {
-        *("en", "ja", "zh", "de", "hi", "fr", "ko", "pt", "it", "es", "id", "nl", "tr"),
-        *("fil", "tl", "pl", "sv", "bg", "ro", "ar", "cs", "el", "fi", "hr", "ms", "sk"),
-        *("da", "ta", "uk", "ru", "hu", "no", "nb", "vi"),
-        *("en-US", "en-GB", "en-AU", "en-CA", "fr-FR", "fr-CA", "pt-BR", "pt-PT"),
-        *("es-ES", "es-MX", "ar-SA", "ar-AE", "zh-CN", "cmn"),
-    }
-)
-_CANTONESE = ("yue", "zh-hk", "zh-mo", "zh-yue")
-
-# Errors reported by name ("error" of a WebSocket error message, "status" of an HTTP error's
-# detail) or in words (a close reason): what a retry can help with, what it cannot.
-_TRANSIENT = re.compile(
-    r"rate.?limit|too.?many|concurren|busy|overload|time.?out|timed out|inactiv|"
-    r"have not received|internal|went wrong|try again|unavailable",
-    re.IGNORECASE,
-)
-_FATAL = re.compile(
-    r"api.?key|auth|forbidden|permission|quota|payment|subscription|not.?found|"
-    r"does not exist|voice|model|invalid|unsupported|not allowed",
-    re.IGNORECASE,
-)
 
 
 class VoiceSettings(BaseModel):
@@ -149,78 +131,6 @@ class ElevenLabsTTSParams(BaseModel):
         3.0, gt=0, description="from the request to the first audio bytes"
     )
     idle_timeout_s: float = Field(3.0, gt=0, description="longest gap in the audio afterwards")
-
-
-# -- the audio, pure ------------------------------------------------------------------------
-
-
-def sample_rate(output_format: str) -> int:
-    """The sample rate of an output format's name (``pcm_24000`` -> 24000)."""
-    return int(output_format.rpartition("_")[2])
-
-
-class AudioDecoder:
-    """Raw audio of an output format, in network chunks -> PCM16 mono, never torn.
-
-    PCM keeps a trailing odd byte for the next chunk; mu-law is decoded byte by byte.
-    """
-
-    def __init__(self, output_format: str) -> None:
-        self.sample_rate = sample_rate(output_format)
-        self._ulaw = output_format.startswith("ulaw_")
-        self._odd = b""
-
-    def feed(self, data: bytes) -> bytes:
-        """The PCM16 that ``data`` completes (possibly empty)."""
-        if self._ulaw:
-            return ulaw_to_pcm16(data)
-        data = self._odd + data
-        whole = len(data) // 2 * 2
-        self._odd = data[whole:]
-        return data[:whole]
-
-    def finish(self) -> None:
-        """The stream ended: raises ValueError if half a sample is left over."""
-        if self._odd:
-            raise ValueError("the audio ends in half a sample (odd-length PCM)")
-
-
-def _speakable(text: str) -> bool:
-    return any(c.isalnum() for c in text)
-
-
-def _primary(language: str) -> str:
-    return language.replace("_", "-").split("-")[0].lower()
-
-
-def _detail(body: bytes) -> str:
-    """What an ElevenLabs error body says: ``{"detail": {"status", "message"}}``, FastAPI's
-    ``{"detail": [{"loc", "msg"}]}``, or the text itself."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return " ".join(body.decode("utf-8", "replace").split())[:300]
-    detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
-    if isinstance(detail, dict):
-        parts = [str(detail[k]) for k in ("status", "message") if detail.get(k)]
-        if parts:
-            return ": ".join(parts)
-    if isinstance(detail, list):
-        problems = []
-        for item in detail:
-            if isinstance(item, dict):
-                where = ".".join(str(p) for p in item.get("loc", ()))
-                problems.append(f"{where}: {item.get('msg', '')}".strip(": "))
-        if problems:
-            return "; ".join(problems)[:300]
-    if isinstance(detail, str):
-        return detail[:300]
-    return " ".join(json.dumps(payload).split())[:300]
-
-
-def _transient(what: str) -> bool:
-    """Does a named error or a close reason mean a retry can help? Unknown: yes."""
-    return bool(_TRANSIENT.search(what)) or not _FATAL.search(what)
 
 
 # -- the provider ---------------------------------------------------------------------------
@@ -324,7 +234,7 @@ class ElevenLabsTTS:
         """Speak ``text``: PCM16 chunks at :attr:`sample_rate` as they arrive. Text with
         nothing to say yields nothing and sends nothing."""
         self._check_language(language)
-        if not _speakable(text):
+        if not speakable(text):
             return
         if self.params.transport == "http":
             source = self._post(text, language)
@@ -344,7 +254,7 @@ class ElevenLabsTTS:
         self._check_language(language)
         if self.params.transport == "http":
             text = "".join([piece async for piece in texts])
-            if not _speakable(text):
+            if not speakable(text):
                 return
             source = self._post(text, language)
         else:
@@ -364,7 +274,7 @@ class ElevenLabsTTS:
         if p.voice_settings is not None:
             body["voice_settings"] = p.voice_settings.model_dump(exclude_none=True)
         if language and p.send_language:
-            body["language_code"] = _primary(language)
+            body["language_code"] = primary_subtag(language)
         request = http.build_request(
             "POST",
             self._url(f"/v1/text-to-speech/{quote(p.voice_id, safe='')}/stream"),
@@ -453,7 +363,7 @@ class ElevenLabsTTS:
                     raise self._closed_error(exc, received) from None
                 finally:
                     state.timer = None
-                message = _message(raw)
+                message = parse_message(raw)
                 if message is None:
                     raise self._error("a message that is not a JSON object", retryable=True)
                 audio = message.get("audio")
@@ -495,7 +405,7 @@ class ElevenLabsTTS:
             "inactivity_timeout": str(p.inactivity_timeout_s),
         }
         if language and p.send_language:
-            query["language_code"] = _primary(language)
+            query["language_code"] = primary_subtag(language)
         path = f"/v1/text-to-speech/{quote(p.voice_id, safe='')}/stream-input"
         base = re.sub(r"^http", "ws", p.base_url.rstrip("/"))
         try:
@@ -535,7 +445,7 @@ class ElevenLabsTTS:
                 async for piece in texts:
                     if piece:  # an empty text would end the input
                         await ws.send(json.dumps({"text": piece}))
-                        state.spoke = state.spoke or _speakable(piece)
+                        state.spoke = state.spoke or speakable(piece)
                 await ws.send(json.dumps({"text": " ", "flush": True}))
             else:
                 async for text in texts:
@@ -564,7 +474,7 @@ class ElevenLabsTTS:
         wanted = language.replace("_", "-").lower()
         served = {lang.lower() for lang in self.languages}
         if wanted in served or (
-            not wanted.startswith(_CANTONESE) and wanted.split("-")[0] in served
+            not wanted.startswith(CANTONESE) and wanted.split("-")[0] in served
         ):
             return
         raise ProviderError(self.name, f"does not speak {language!r}", retryable=True)
@@ -607,7 +517,7 @@ class ElevenLabsTTS:
         )
 
     def _status_error(self, status: int, body: bytes, retry_after: str | None) -> ProviderError:
-        detail = _detail(body)
+        detail = error_detail(body)
         message = f"HTTP {status}" + (f": {detail}" if detail else "")
         if retry_after:
             message += f" (Retry-After: {retry_after})"
@@ -628,7 +538,7 @@ class ElevenLabsTTS:
         kind = str(message.get("error") or "")
         text = str(message.get("message") or "")
         described = ": ".join(part for part in (kind, text) if part)
-        return self._error(described, retryable=_transient(kind or text))
+        return self._error(described, retryable=transient(kind or text))
 
     def _closed_error(self, exc: ConnectionClosed, received: int) -> ProviderError:
         close = exc.rcvd
@@ -644,17 +554,9 @@ class ElevenLabsTTS:
             )
         # 1008 (policy violation) carries the key, voice and model errors; others are the
         # server's trouble (1011) or the network's
-        retryable = close.code != 1008 or _transient(close.reason)
+        retryable = close.code != 1008 or transient(close.reason)
         return self._error(f"closed with {close.code}{reason}", retryable=retryable)
 
 
 async def _one(text: str) -> AsyncIterator[str]:
     yield text
-
-
-def _message(raw: str | bytes) -> dict[str, Any] | None:
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        return None
-    return message if isinstance(message, dict) else None
