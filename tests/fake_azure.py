@@ -38,10 +38,10 @@ import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from loopback import LoopbackServer
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -196,7 +196,7 @@ class Recognition:
 
 
 @dataclass
-class FakeAzure:
+class FakeAzure(LoopbackServer):
     """The server (see the module docstring)."""
 
     key: str = "fake-azure-key-0123456789"
@@ -232,18 +232,6 @@ class FakeAzure:
         self._server.close(close_connections=True)
         await self._server.wait_closed()
         self._server = None
-
-    async def __aenter__(self) -> FakeAzure:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
         self.attempts += 1

@@ -42,10 +42,10 @@ from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
+from loopback import Body, Cut, Head, HTTPLoopback, read_body, send_json, status_head
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request as WSRequest
 from websockets.protocol import State
@@ -59,17 +59,6 @@ DEFAULT_SCHEDULE = (120, 160, 250, 290)  # ElevenLabs' default chunk_length_sche
 _QUIET = logging.getLogger("fake_elevenlabs.websocket")
 _QUIET.setLevel(logging.INFO)
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    422: "Unprocessable Entity",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 # status -> (the error's name, its message): what ElevenLabs says in "detail" (HTTP) or in a
 # WebSocket error message
 _ERRORS = {
@@ -205,12 +194,8 @@ class Request:
         return [str(self.body["text"])] if isinstance(self.body, dict) else []
 
 
-class _Cut(Exception):
-    """The reply is scripted to end here: drop the connection (internal)."""
-
-
 @dataclass
-class FakeElevenLabs:
+class FakeElevenLabs(HTTPLoopback):
     """The server (see the module docstring); ``base_url`` is its root."""
 
     api_key: str = "fake-elevenlabs-key"
@@ -220,40 +205,10 @@ class FakeElevenLabs:
     requests: list[Request] = field(default_factory=list)
     connections: int = 0
     port: int = 0
-    _server: asyncio.Server | None = field(default=None, init=False, repr=False)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        """Stop listening and end the connections still open (hanging replies included)."""
-        if self._server is None:
-            return
-        self._server.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._server.wait_closed()
-        self._server = None
-
-    async def __aenter__(self) -> FakeElevenLabs:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        return self.root
 
     def reply_for(self, request: Request) -> Reply:
         if self.queue:
@@ -262,72 +217,32 @@ class FakeElevenLabs:
 
     # -- HTTP -----------------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self.connections += 1
-        connection = self.connections
-        try:
-            try:
-                while await self._exchange(reader, writer, connection):
-                    pass
-            finally:
-                writer.close()
-                with suppress(ConnectionError):
-                    await writer.wait_closed()
-        except (ConnectionError, asyncio.IncompleteReadError, _Cut):
-            pass  # the client went away, or the script cut the connection
-        except asyncio.CancelledError:
-            pass  # stop(): end quietly (3.11's start_server reports a cancelled handler)
-        finally:
-            self._tasks.discard(task)
-
     async def _exchange(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: int
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: Head
     ) -> bool:
-        """One request and its response; False when the connection is to close."""
-        line = await reader.readline()
-        if not line.strip():
-            return False
-        raw = line
-        method, target, _ = line.decode("latin-1").split(" ", 2)
-        headers: dict[str, str] = {}
-        while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
-            raw += header
-            name, _, value = header.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        raw += b"\r\n"
+        method, path, headers = head.method, head.path, head.headers
         key = headers.get("xi-api-key")
         if key is not None:
             headers["xi-api-key"] = "***"
-        url = urlsplit(target)
-        request = Request(
-            method, url.path, dict(parse_qsl(url.query)), headers, connection, key=key
-        )
+        request = Request(method, path, head.query, headers, head.connection, key=key)
         if headers.get("upgrade", "").lower() == "websocket":
             request.websocket = True
             self.requests.append(request)
-            await self._websocket(reader, writer, raw, request)
+            await self._websocket(reader, writer, head.raw, request)
             return False
-        size = int(headers.get("content-length", "0"))
-        data = await reader.readexactly(size) if size else b""
-        try:
-            request.body = json.loads(data) if data else None
-        except ValueError:
-            request.body = data
+        request.body = await read_body(reader, head)
         self.requests.append(request)
-        keep_alive = headers.get("connection", "").lower() != "close"
+        keep_alive = head.keep_alive
 
         if key != self.api_key:
             await self._error(writer, 401, Reply(message=f"Invalid API key: {key}"))
             return keep_alive
-        if method == "GET" and url.path == "/v1/models":
+        if method == "GET" and path == "/v1/models":
             models = [{"model_id": "eleven_flash_v2_5", "can_do_text_to_speech": True}]
-            await self._json(writer, 200, models)
+            await send_json(writer, 200, models)
             return keep_alive
-        if method != "POST" or not re.fullmatch(r"/v1/text-to-speech/[^/]+/stream", url.path):
-            await self._json(writer, 404, {"detail": {"status": "not_found", "message": "no"}})
+        if method != "POST" or not re.fullmatch(r"/v1/text-to-speech/[^/]+/stream", path):
+            await send_json(writer, 404, {"detail": {"status": "not_found", "message": "no"}})
             return keep_alive
         if request.output_format not in FORMATS:
             bad = Reply(message=f"Invalid output format {request.output_format!r}")
@@ -342,44 +257,32 @@ class FakeElevenLabs:
             return keep_alive
         return await self._stream(writer, reply, request) and keep_alive
 
-    async def _json(self, writer: asyncio.StreamWriter, status: int, payload: object) -> None:
-        body = json.dumps(payload).encode()
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
-        head += ["Content-Type: application/json", f"Content-Length: {len(body)}", "", ""]
-        writer.write("\r\n".join(head).encode() + body)
-        await writer.drain()
-
     async def _error(self, writer: asyncio.StreamWriter, status: int, reply: Reply) -> None:
         name, message = reply.error_of(status)
         if reply.validation:
             problem = {"loc": ["body", "model_id"], "msg": message, "type": "value_error"}
-            await self._json(writer, status, {"detail": [problem]})
+            await send_json(writer, status, {"detail": [problem]})
         else:
-            await self._json(writer, status, {"detail": {"status": name, "message": message}})
+            await send_json(writer, status, {"detail": {"status": name, "message": message}})
 
     async def _stream(self, writer: asyncio.StreamWriter, reply: Reply, request: Request) -> bool:
         fmt = request.output_format or "pcm_16000"
         audio = speech(str(request.body["text"]), fmt)
         kind = reply.content_type or ("audio/basic" if fmt.startswith("ulaw") else "audio/pcm")
-        head = ["HTTP/1.1 200 OK", f"Content-Type: {kind}", "Transfer-Encoding: chunked"]
-        writer.write("\r\n".join([*head, "request-id: fake", "", ""]).encode())
-
-        async def send(chunk: bytes) -> None:
-            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            await writer.drain()
-
+        headers = {"Content-Type": kind, "Transfer-Encoding": "chunked", "request-id": "fake"}
+        writer.write(status_head(200, headers))
+        body = Body(writer)
         for i, chunk in enumerate(_chunks(audio, reply.chunk_bytes)):
             if i == reply.cut_after:
                 return False  # _serve closes the socket mid-body
             await _wait(reply, i)
-            await send(chunk)
+            await body.send(chunk)
             request.audio += chunk
         if reply.cut_after is not None:
             return False
         if reply.garbage:
-            await send(b"\x7f")  # half a sample
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
+            await body.send(b"\x7f")  # half a sample
+        await body.end()
         return True
 
     # -- the stream-input WebSocket -------------------------------------------------------
@@ -547,9 +450,9 @@ class _Session:
         for n, chunk in enumerate(_chunks(audio, reply.chunk_bytes)):
             if self.chunks == reply.cut_after:
                 if reply.close_code is None:
-                    raise _Cut
+                    raise Cut
                 await self.ws.close(reply.close_code, "fake cut")
-                raise _Cut
+                raise Cut
             await _wait(reply, self.chunks)
             payload = "%%% not base64 %%%" if reply.garbage else base64.b64encode(chunk).decode()
             alignment = _alignment(text) if n == 0 else None

@@ -32,11 +32,11 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import grpc
 from google.cloud.texttospeech_v1.types import cloud_tts
+from loopback import LoopbackServer
 
 from callweaver.audio.mulaw import pcm16_to_ulaw, ulaw_to_pcm16
 from callweaver.audio.resample import resample
@@ -105,7 +105,7 @@ class Request:
 
 
 @dataclass
-class FakeGoogleTTS:
+class FakeGoogleTTS(LoopbackServer):
     """The server (see the module docstring). ``address`` is ``127.0.0.1:PORT``; ``port`` 0
     (the default) takes a free one."""
 
@@ -147,18 +147,6 @@ class FakeGoogleTTS:
         server, self._server = self._server, None
         if server is not None:
             await server.stop(grace=None)
-
-    async def __aenter__(self) -> FakeGoogleTTS:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def next_reply(self) -> Reply:
         return self.queue.popleft() if self.queue else self.default

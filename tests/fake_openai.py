@@ -26,21 +26,11 @@ import time
 from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-}
+from loopback import Body, Head, HTTPLoopback, read_body, send_json, status_head
+
 _MESSAGES = {
     400: "Invalid request",
     401: "Incorrect API key provided",
@@ -116,7 +106,7 @@ class Request:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(HTTPLoopback):
     """The server (see the module docstring). ``base_url`` ends in ``/v1``; ``root`` has no
     path (Azure mode)."""
 
@@ -134,45 +124,11 @@ class FakeOpenAI:
         a provider's warm-up makes)."""
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
-    _server: asyncio.Server | None = field(default=None, init=False, repr=False)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     _ids: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)
-
-    @property
-    def root(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
         return f"{self.root}/v1"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        """Stop listening and end the connections still open (hanging replies included)."""
-        if self._server is None:
-            return
-        self._server.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._server.wait_closed()
-        self._server = None
-
-    async def __aenter__(self) -> FakeOpenAI:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def reply_for(self, request: Request) -> Reply:
         if self.queue:
@@ -181,58 +137,24 @@ class FakeOpenAI:
 
     # -- HTTP -----------------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self.connections += 1
-        connection = self.connections
-        try:
-            try:
-                while await self._exchange(reader, writer, connection):
-                    pass
-            finally:
-                writer.close()
-                await writer.wait_closed()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client went away
-        except asyncio.CancelledError:
-            pass  # stop(): end quietly (3.11's start_server reports a cancelled handler)
-        finally:
-            self._tasks.discard(task)
-
     async def _exchange(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: int
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: Head
     ) -> bool:
-        """One request and its response; False when the connection is to close."""
-        line = await reader.readline()
-        if not line.strip():
-            return False
-        method, target, _ = line.decode("latin-1").split(" ", 2)
-        headers: dict[str, str] = {}
-        while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
-            name, _, value = header.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        size = int(headers.get("content-length", "0"))
-        data = await reader.readexactly(size) if size else b""
-        try:
-            body = json.loads(data) if data else None
-        except ValueError:
-            body = data
-        url = urlsplit(target)
-        request = Request(method, url.path, dict(parse_qsl(url.query)), headers, body, connection)
+        body = await read_body(reader, head)
+        method, path = head.method, head.path
+        request = Request(method, path, head.query, head.headers, body, head.connection)
         self.requests.append(request)
-        keep_alive = headers.get("connection", "").lower() != "close"
+        keep_alive = head.keep_alive
 
-        if method == "GET" and url.path.endswith("/models"):
+        if method == "GET" and path.endswith("/models"):
             listing = {
                 "object": "list",
                 "data": [{"id": m, "object": "model"} for m in self.models],
             }
-            await self._json(writer, 200, listing)
+            await send_json(writer, 200, listing)
             return keep_alive
-        if method != "POST" or not url.path.endswith("/chat/completions"):
-            await self._json(writer, 404, {"error": {"message": f"no route {url.path}"}})
+        if method != "POST" or not path.endswith("/chat/completions"):
+            await send_json(writer, 404, {"error": {"message": f"no route {path}"}})
             return keep_alive
         reply = self.reply_for(request)
         if reply.hang:
@@ -242,33 +164,16 @@ class FakeOpenAI:
             message = reply.message or _MESSAGES.get(reply.status, "error")
             error = {"message": message, "type": "fake_error", "param": None, "code": None}
             extra = {"Retry-After": reply.retry_after} if reply.retry_after else {}
-            await self._json(writer, reply.status, {"error": error}, extra)
+            await send_json(writer, reply.status, {"error": error}, extra)
             return keep_alive
         return await self._stream(writer, reply, request.model or "") and keep_alive
 
-    async def _json(
-        self,
-        writer: asyncio.StreamWriter,
-        status: int,
-        payload: object,
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        body = json.dumps(payload).encode()
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
-        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
-        head += ["Content-Type: application/json", f"Content-Length: {len(body)}", "", ""]
-        writer.write("\r\n".join(head).encode() + body)
-        await writer.drain()
-
     async def _stream(self, writer: asyncio.StreamWriter, reply: Reply, model: str) -> bool:
         chunked = reply.framing == "chunked"
-        head = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", "Cache-Control: no-cache"]
-        head += ["Transfer-Encoding: chunked"] if chunked else ["Connection: close"]
-        writer.write("\r\n".join([*head, "", ""]).encode())
-
-        async def send(data: bytes) -> None:
-            writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-            await writer.drain()
+        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        headers |= {"Transfer-Encoding": "chunked"} if chunked else {"Connection": "close"}
+        writer.write(status_head(200, headers))
+        body = Body(writer, chunked)
 
         async def wait(seconds: float = 0.0, gate: asyncio.Event | None = None) -> None:
             """``seconds``, or until ``gate`` is set, with keep-alive comments if asked."""
@@ -287,11 +192,11 @@ class FakeOpenAI:
                         return
                     await asyncio.sleep(left if every is None else min(left, every))
                 if every is not None:
-                    await send(b": keep-alive\n\n")
+                    await body.send(b": keep-alive\n\n")
 
         if reply.raw is not None:
             for data in reply.raw:
-                await send(data)
+                await body.send(data)
         else:
             cid = f"chatcmpl-{next(self._ids)}"
 
@@ -305,22 +210,21 @@ class FakeOpenAI:
                 }
                 return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
-            await send(event({"role": "assistant", "content": ""}, None))
+            await body.send(event({"role": "assistant", "content": ""}, None))
             for i, piece in enumerate(reply.tokens()):
                 if i == reply.cut_after:
                     return False  # _serve closes the socket mid-stream
                 await wait(reply.first_delay if i == 0 else reply.delay)
                 if reply.gate is not None and i == reply.gate_after:
                     await wait(gate=reply.gate)
-                await send(event({"content": piece}, None))
+                await body.send(event({"content": piece}, None))
             if reply.cut_after is not None:
                 return False
             if reply.finish_reason is not None:
-                await send(event({}, reply.finish_reason))
+                await body.send(event({}, reply.finish_reason))
             if reply.done:
-                await send(b"data: [DONE]\n\n")
+                await body.send(b"data: [DONE]\n\n")
         if not chunked:
             return False
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
+        await body.end()
         return True
