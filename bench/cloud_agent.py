@@ -11,6 +11,8 @@ after ``TTS_DELAY_S``. The measured process runs only callweaver (and the Azure 
 1. **Framework share**: ``--turns`` questions (flite voices), one paced call each.
    Voice-to-voice minus the endpoint wait (the VAD's ``stop_ms`` of silence, a policy) minus
    the three providers' delays: what the framework, the adapters and loopback add.
+   The same first turns with ``Failover.warm`` switched off show what warming connections
+   at call start saves.
 2. **A hanging TTS provider**: the same calls with a first TTS provider that accepts and
    never answers (``first_audio_timeout_s``): the extra wait against the normal turns, which
    should be the timeout plus under 20 ms.
@@ -48,6 +50,7 @@ from callweaver.pipelines.call import Call, CallReport
 from callweaver.pipelines.config import Deployment, parse_config
 from callweaver.runtime.clock import MonotonicClock
 from callweaver.runtime.latency import Stage, percentile
+from callweaver.services.failover import Failover
 from callweaver.transports.file import FileIO
 from callweaver.transports.wav import Pcm
 
@@ -202,6 +205,15 @@ async def share_and_hang(addresses: dict[str, str], voices: Voices, turns: int) 
             hang_rows += turn_figures(await call(hung, question(voices, i)))
         print(f"[{i + 1}/{turns}] v2v {rows[-1]['v2v']:.0f} ms, share "
               f"{rows[-1]['share']:.0f} ms", file=sys.stderr, flush=True)  # fmt: skip
+    # the same first turns with nothing opened ahead: every provider connects on the turn
+    cold_rows: list[dict[str, float | None]] = []
+    warm = Failover.warm
+    Failover.warm = _no_warm  # type: ignore[method-assign]
+    try:
+        for i in range(max(3, turns // 4)):
+            cold_rows += turn_figures(await call(normal, question(voices, i)))
+    finally:
+        Failover.warm = warm  # type: ignore[method-assign]
     keys = ("v2v", "endpoint", "stt", "llm", "tts", "out", "share")
     normal_tts = stats([r["tts"] for r in rows])
     hang_tts = stats([r["tts"] for r in hang_rows])
@@ -212,8 +224,13 @@ async def share_and_hang(addresses: dict[str, str], voices: Voices, turns: int) 
     ]
     return {
         "normal": {k: stats([r[k] for r in rows]) for k in keys},
+        "cold": {k: stats([r[k] for r in cold_rows]) for k in keys},
         "hung_tts": {"tts": hang_tts, "beyond_timeout": stats(extra)},
     }
+
+
+async def _no_warm(self: Failover[Any], timeout_s: float = 0.0) -> None:
+    """Failover.warm switched off: the cold-connection comparison."""
 
 
 async def density(
@@ -312,6 +329,17 @@ def render(r: dict[str, Any]) -> str:
     for key, name in names.items():
         s = normal[key]
         lines.append(f"| {name} | {fmt(s['p50'])} | {fmt(s['p95'])} |")
+    cold = r["share"]["cold"]
+    lines += [
+        "",
+        f"Warm connections: the same first turns with nothing opened at call start "
+        f"({cold['v2v']['n']} calls) take {fmt(cold['stt']['p50'])} / {fmt(cold['llm']['p50'])}"
+        f" / {fmt(cold['tts']['p50'])} ms (STT / LLM / TTS stage, p50) against "
+        f"{fmt(normal['stt']['p50'])} / {fmt(normal['llm']['p50'])} / "
+        f"{fmt(normal['tts']['p50'])} ms warmed: voice-to-voice {fmt(cold['v2v']['p50'])} "
+        f"against {fmt(normal['v2v']['p50'])} ms (on loopback, without TLS: a real first "
+        "handshake costs more).",
+    ]
     b = hung["beyond_timeout"]
     lines += [
         "",
