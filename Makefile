@@ -46,7 +46,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	touch $@
 
-# Every benchmark (about 15 minutes); each writes its own section of docs/benchmarks.md.
+# Every benchmark (about 25 minutes); each writes its own section of docs/benchmarks.md.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.framework.report
 	$(BIN)/python -m bench.vad
@@ -57,6 +57,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.stt
 	$(BIN)/python -m bench.offline_agent
 	$(BIN)/python -m bench.edge_latency
+	$(BIN)/python -m bench.cloud_agent
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
