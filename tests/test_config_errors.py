@@ -34,7 +34,7 @@ HEAD = "name: agent\npipeline:\n  nodes:\n"  # lines 1-3; the first node is on l
             7,
             "stt",
             "params.providers",
-            "Value error, unknown stt provider 'whisperr' (known: whisper)",
+            "Value error, unknown stt provider 'whisperr' (known: azure, whisper)",
             id="unknown-provider",
         ),
         pytest.param(
