@@ -4,7 +4,10 @@ Both drive Microsoft's own SDK (``azure-cognitiveservices-speech``, the ``azure`
 speaks Azure's USP protocol over one WebSocket and runs its own native threads:
 
 - every blocking SDK call (``.get()`` on its futures, releasing a recognizer or synthesizer,
-  which can wait for a WebSocket close handshake) runs in a worker thread, never on the loop;
+  which can wait for a WebSocket close handshake) runs in a worker thread, never on the loop:
+  in :func:`blocking`'s own pool, not asyncio's default one (a few threads, shared with
+  everything else), because these calls mostly wait on the network and every live call
+  makes them on every turn;
 - SDK events arrive on the SDK's threads: :class:`Bridge` copies what each event carries there
   (the event objects are only valid during the callback) and hands it to the loop with
   ``call_soon_threadsafe``;
@@ -42,11 +45,24 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in devel
 
 _T = TypeVar("_T")
 
+_SDK_THREADS = 64  # blocking SDK calls wait on the network, not the CPU: many may wait at once
+_sdk_pool: ThreadPoolExecutor | None = None
+
+
+async def blocking(fn: Callable[..., _T], *args: Any) -> _T:
+    """Run a blocking SDK call in the providers' own thread pool (module docstring)."""
+    global _sdk_pool
+    if _sdk_pool is None:
+        _sdk_pool = ThreadPoolExecutor(_SDK_THREADS, thread_name_prefix="azure-sdk")
+    return await asyncio.get_running_loop().run_in_executor(_sdk_pool, fn, *args)
+
+
 __all__ = [
     "LOCALES",
     "AzureParams",
     "Bridge",
     "Reaper",
+    "blocking",
     "disconnect",
     "languages_of",
     "next_event",

@@ -31,6 +31,7 @@ from callweaver.services.azure_common import (
     AzureParams,
     Bridge,
     Reaper,
+    blocking,
     disconnect,
     languages_of,
     next_event,
@@ -164,7 +165,7 @@ class AzureSTT:
         except ProviderError:
             return
         try:
-            await asyncio.to_thread(spare.connection.open, True)
+            await blocking(spare.connection.open, True)
             until = asyncio.get_running_loop().time() + self.params.connect_timeout_s
             while (item := await next_event(spare.queue, until)) is not None:
                 if item[0] == "connected":
@@ -244,7 +245,7 @@ class AzureSTT:
             asyncio.get_running_loop(), lambda kind, what: queue.put_nowait((kind, what))
         )
         try:
-            return await asyncio.to_thread(_Recognition, self.params, locale, rate, bridge, queue)
+            return await blocking(_Recognition, self.params, locale, rate, bridge, queue)
         except (RuntimeError, ValueError) as exc:  # the SDK refuses the configuration
             raise self._sdk_error("cannot set up", exc, retryable=False) from None
 
@@ -254,8 +255,8 @@ class AzureSTT:
         begun = loop.time()
         try:
             async with asyncio.timeout(p.connect_timeout_s):
-                await asyncio.to_thread(recognition.start)
-            await asyncio.to_thread(recognition.push, pcm)
+                await blocking(recognition.start)
+            await blocking(recognition.push, pcm)
         except TimeoutError:
             raise ProviderError(
                 self.name,

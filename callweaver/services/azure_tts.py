@@ -35,6 +35,7 @@ from callweaver.services.azure_common import (
     LOCALES,
     AzureParams,
     Bridge,
+    blocking,
     disconnect,
     languages_of,
     next_event,
@@ -204,7 +205,7 @@ class AzureTTS:
             if self._connected:
                 return
             self._connection_changed.clear()
-            await asyncio.to_thread(synth.connection.open, True)
+            await blocking(synth.connection.open, True)
             async with asyncio.timeout(self.params.connect_timeout_s):
                 await self._connection_changed.wait()
         except (ProviderError, TimeoutError, RuntimeError):
@@ -216,7 +217,7 @@ class AzureTTS:
             synth, self._synth = self._synth, None
             self._connected = False
         if synth is not None:
-            await asyncio.to_thread(synth.close)
+            await blocking(synth.close)
 
     async def synthesize(self, text: str, language: str = "") -> AsyncIterator[Speech]:
         """Speak ``text`` with the configured voice, chunk by chunk as the audio arrives.
@@ -234,7 +235,7 @@ class AzureTTS:
             self.last_first_audio_s = None
             started = time.monotonic()
             try:
-                future = await asyncio.to_thread(synth.synthesizer.speak_ssml_async, ssml)
+                future = await blocking(synth.synthesizer.speak_ssml_async, ssml)
             except RuntimeError as exc:  # the SDK refused the request itself
                 self._turn = None
                 raise self._sdk_error("cannot start the synthesis", exc) from None
@@ -251,7 +252,7 @@ class AzureTTS:
                 # synthesizer and its WebSocket, alive even after the synthesizer is released
                 with suppress(TimeoutError, RuntimeError):
                     async with asyncio.timeout(_SETTLE_S):
-                        await asyncio.to_thread(future.get)
+                        await blocking(future.get)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -260,7 +261,7 @@ class AzureTTS:
             if self._synth is None:
                 bridge = Bridge(asyncio.get_running_loop(), self._dispatch)
                 try:
-                    self._synth = await asyncio.to_thread(_Synthesizer, self.params, bridge)
+                    self._synth = await blocking(_Synthesizer, self.params, bridge)
                 except (RuntimeError, ValueError) as exc:  # the SDK refuses the configuration
                     raise self._sdk_error("cannot set up", exc, retryable=False) from None
             return self._synth
@@ -276,7 +277,7 @@ class AzureTTS:
                 synth.synthesizer.stop_speaking_async().get()
 
         with suppress(RuntimeError):  # refused in some states; the next synthesis still works
-            await asyncio.to_thread(stop)
+            await blocking(stop)
 
     def _dispatch(self, kind: str, what: Any) -> None:
         """An SDK event, on the loop: to the synthesis it belongs to."""
