@@ -321,6 +321,22 @@ async def test_stt_transcribes(
     assert stt.last_latency_s is not None and 0 < stt.last_latency_s < 1.0
 
 
+async def test_a_long_utterance_is_not_sent_at_real_time(
+    server: FakeAzure, make_stt: MakeSTT
+) -> None:
+    # the SDK throttles pushed audio to real time after 5 s unless told otherwise: a 12 s
+    # turn would then wait about 7 s for its transcript
+    stt = make_stt()
+    short = hello()
+    await stt.transcribe(short)
+    assert isinstance(stt, AzureSTT) and stt.last_latency_s is not None
+    quick = stt.last_latency_s
+    long = Utterance(short.pcm * round(12 / short.duration_s), short.sample_rate)
+    await stt.transcribe(long)
+    assert stt.last_latency_s is not None and stt.last_latency_s < quick + 2.0
+    assert len(server.recognitions[-1].audio) == len(long.pcm)
+
+
 async def test_stt_warm_opens_the_socket_first(server: FakeAzure, make_stt: MakeSTT) -> None:
     stt = make_stt()
     await stt.warm()
