@@ -55,6 +55,7 @@ from callweaver.services.elevenlabs_wire import (
     speakable,
     transient,
 )
+from callweaver.services.http import provider_client
 from callweaver.services.tts import Speech
 
 if TYPE_CHECKING:
@@ -66,7 +67,6 @@ __all__ = ["ElevenLabsTTS", "ElevenLabsTTSParams"]
 _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
 
-_KEEPALIVE_S = 120.0  # idle HTTP connections are kept this long between sentences
 _WS_MAX_MESSAGE = 16 << 20  # a second of pcm_44100 is ~120 kB of base64: far below
 _EXTRA = "pip install 'callweaver[elevenlabs]'"
 
@@ -481,11 +481,7 @@ class ElevenLabsTTS:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            t = self.params.connect_timeout_s
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(connect=t, read=None, write=t, pool=t),
-                limits=httpx.Limits(keepalive_expiry=_KEEPALIVE_S),
-            )
+            self._http = provider_client(self.params.connect_timeout_s)
         return self._http
 
     def _url(self, path: str) -> str:

@@ -39,11 +39,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from callweaver.errors import ProviderError
+from callweaver.services.http import provider_client
 from callweaver.services.llm import Message
-
-# Idle connections are kept this long between turns; a server that closes one sooner is
-# noticed by the pool before reuse.
-_KEEPALIVE_S = 120.0
 
 _T = TypeVar("_T")
 
@@ -375,11 +372,7 @@ class OpenAILLM:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            t = self.params.connect_timeout_s
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(connect=t, read=None, write=t, pool=t),
-                limits=httpx.Limits(keepalive_expiry=_KEEPALIVE_S),
-            )
+            self._http = provider_client(self.params.connect_timeout_s)
         return self._http
 
     def _url(self, what: str, model: str = "") -> httpx.URL:
