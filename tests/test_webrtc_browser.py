@@ -89,16 +89,24 @@ async def page_state(page: Any) -> dict[str, Any]:
     return state
 
 
-async def test_the_page_calls_the_bot_and_its_reply_arrives_in_the_browser(
-    browser_and_agent: tuple[Any, str, Server],
-) -> None:
-    browser, host, server = browser_and_agent
+async def call_from_page(browser: Any, url: str, server: Server) -> tuple[Any, str]:
+    """A new tab at ``url`` presses Call; (the page, the server's call id) once connected."""
     page = await browser.new_page()
-    await page.goto(f"http://{host}/webrtc?raw=1&clinic=harbour")
+    await page.goto(url)
     await page.click("#call")
     await page.wait_for_function("window.callweaver.state.status === 'connected'", timeout=10_000)
     call_id = (await page_state(page))["callId"]
     assert call_id in server.calls
+    return page, call_id
+
+
+async def test_the_page_calls_the_bot_and_its_reply_arrives_in_the_browser(
+    browser_and_agent: tuple[Any, str, Server],
+) -> None:
+    browser, host, server = browser_and_agent
+    page, call_id = await call_from_page(
+        browser, f"http://{host}/webrtc?raw=1&clinic=harbour", server
+    )
     # the page's query became the call's parameters
     assert server.calls[call_id][1].ctx.parameters["clinic"] == "harbour"
 
@@ -137,11 +145,6 @@ async def test_the_page_calls_the_bot_and_its_reply_arrives_in_the_browser(
 
 async def test_closing_the_tab_ends_the_call(browser_and_agent: tuple[Any, str, Server]) -> None:
     browser, host, server = browser_and_agent
-    page = await browser.new_page()
-    await page.goto(f"http://{host}/webrtc/?raw=1")
-    await page.click("#call")
-    await page.wait_for_function("window.callweaver.state.status === 'connected'", timeout=10_000)
-    call_id = (await page_state(page))["callId"]
-    assert call_id in server.calls
+    page, call_id = await call_from_page(browser, f"http://{host}/webrtc/?raw=1", server)
     await page.close()
     await eventually(lambda: call_id not in server.calls, within_s=5)
