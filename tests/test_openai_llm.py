@@ -376,3 +376,19 @@ def test_catalog_builds_it() -> None:
     assert isinstance(llm, OpenAILLM) and llm.name == "local"
     with pytest.raises(ValueError, match="modle"):
         parse_spec("llm", {"type": "openai", "modle": "qwen"})
+
+
+def test_provider_clients_share_one_tls_context_that_checks_certificates() -> None:
+    """Loading the CA bundle costs ~20 ms of CPU: once per process, not per call."""
+    import ssl
+
+    from callweaver.services.http import provider_client, tls_context
+
+    ctx = tls_context()
+    assert tls_context() is ctx
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert ctx.cert_store_stats()["x509_ca"] > 0
+    for _ in range(2):
+        client = provider_client(1.0)
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert pool._ssl_context is ctx
