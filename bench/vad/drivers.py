@@ -114,7 +114,12 @@ class CallweaverSide:
                     mine.append(p)
                     return p
 
+                def skip(window: Any, skip: Any = stream.skip) -> None:
+                    skip(window)
+                    mine.append(0.0)  # too quiet to score: never speech
+
                 stream.probability = probability  # type: ignore[method-assign]
+                stream.skip = skip  # type: ignore[method-assign]
                 return stream
 
         self.name = f"callweaver {version('callweaver')}"
@@ -124,6 +129,7 @@ class CallweaverSide:
         self._vads: list[SileroVAD] = []
         self._model: SileroVADModel | None = None
         self._shared_model = shared_model
+        self._skipped0 = 0
 
     def add_call(self) -> None:
         self._vads.append(self._kind())
@@ -135,12 +141,18 @@ class CallweaverSide:
     def mark(self) -> None:
         model = self._model = self._shared_model()
         model.batches = model.windows = model.max_batch = 0
+        self._skipped0 = self._skipped()
+
+    def _skipped(self) -> int:
+        """Windows too quiet to score, over the calls' streams."""
+        return sum(v._stream.skipped for v in self._vads if v._stream is not None)
 
     def stats(self) -> Json:
         model = self._model or self._shared_model()
         return {
             "batches": model.batches,
             "windows": model.windows,
+            "skipped": self._skipped() - self._skipped0,
             "max_batch": model.max_batch,
             "mean_batch": round(model.windows / model.batches, 2) if model.batches else 0.0,
         }

@@ -4,7 +4,8 @@ Caller audio is resampled to the model's rate (8 kHz audio, such as a phone call
 as is; anything else goes to 16 kHz), cut into 32 ms windows and scored by the process-wide
 model (:mod:`callweaver.resources.silero`). A window is voiced when its probability reaches
 ``threshold`` (``threshold - 0.15`` once speech has started, so a turn does not flicker) and
-its level reaches ``min_volume_dbfs``. Turn-taking is the shared logic of
+its level reaches ``min_volume_dbfs``; a quieter window is not scored at all, which on a quiet
+line saves most of a call's inference (the caller listening). Turn-taking is the shared logic of
 :mod:`callweaver.processors.vad`.
 """
 
@@ -43,8 +44,8 @@ class SileroVAD(VoiceActivity):
         super().__init__(self.p)
         self._stream: VADStream | None = None
         self._resampler: Resampler | None = None
-        self._buffer = np.zeros(0, dtype=np.int16)
-        # block energies of the windows before the current one
+        self._buffer = b""  # model-rate PCM16 not scored yet
+        # the windows before the current one (their block energies are needed only for an onset)
         self._history: deque[npt.NDArray[np.float32]] = deque(maxlen=_LOOKBACK_WINDOWS)
         self._noise_energy = float("inf")  # mean square of the background (unvoiced windows)
         self._history_levels: deque[tuple[float, bool]] = deque()  # (energy, voiced) of the history
@@ -80,45 +81,53 @@ class SileroVAD(VoiceActivity):
     async def classify(self, frame: InputAudioFrame) -> list[Window]:
         stream = self._stream or self._open(frame)
         assert self._resampler is not None
-        pcm = self._resampler.process(frame.pcm)
-        if pcm:
-            self._buffer = np.concatenate([self._buffer, np.frombuffer(pcm, dtype="<i2")])
+        self._buffer += self._resampler.process(frame.pcm)
         size, rate = stream.window_samples, stream.sample_rate
         frame_end = frame.pts_ns + frame.duration_ns
         windows = []
-        block = rate // 500
-        while self._buffer.size >= size:
-            chunk, self._buffer = self._buffer[:size], self._buffer[size:]
+        while len(self._buffer) >= 2 * size:
+            chunk, self._buffer = self._buffer[: 2 * size], self._buffer[2 * size :]
             start = self._origin_pts + self._consumed * _NS // rate
             self._consumed += size
             end = self._origin_pts + self._consumed * _NS // rate
-            window = chunk.astype(np.float32) * (1 / 32768)
-            prob = await stream.probability(window)
-            blocks = window.reshape(-1, block)
-            energies = np.einsum("ij,ij->i", blocks, blocks) / block  # per 2 ms, full scale = 1
-            mean_energy = float(energies.mean())
+            window = np.frombuffer(chunk, dtype="<i2").astype(np.float32)
+            window *= 1 / 32768
+            mean_energy = float(np.dot(window, window)) / size  # full scale = 1
             level = 10 * math.log10(mean_energy) if mean_energy > 0 else -math.inf
-            threshold = self.p.threshold - (0.15 if self.speaking else 0.0)
-            voiced = prob >= threshold and level >= self.p.min_volume_dbfs
+            if level >= self.p.min_volume_dbfs:
+                prob = await stream.probability(window)
+                threshold = self.p.threshold - (0.15 if self.speaking else 0.0)
+                voiced = prob >= threshold
+            else:  # never speech at this level: the model is not asked
+                stream.skip(window)
+                voiced = False
             arrival = frame.ts_ns - max(frame_end - end, 0)
             if voiced:
                 # the model needs a window or two of speech before it is sure: the onset is
                 # searched for over the windows before this one too
                 span = functools.partial(
-                    _span_pts, [*self._history, energies], self._noise_energy, start,
-                    (end - start) / size * block,
+                    _span_pts, [*self._history, window], rate // 500, self._noise_energy, start,
+                    (end - start) / size * (rate // 500),
                 )  # fmt: skip
                 windows.append(Window(True, start, end, arrival, span))
             else:
                 windows.append(Window(False, start, end, arrival))
             self._learn_background(mean_energy, voiced)
-            self._history.append(energies)
+            self._history.append(window)
         return windows
 
 
 def _span_pts(
-    energies: list[npt.NDArray[np.float32]], noise_energy: float, start: int, ns_per_block: float
+    windows: list[npt.NDArray[np.float32]],
+    block: int,
+    noise_energy: float,
+    start: int,
+    ns_per_block: float,
 ) -> tuple[int, int]:
+    energies = []
+    for window in windows:  # mean square per 2 ms block, full scale = 1
+        blocks = window.reshape(-1, block)
+        energies.append(np.einsum("ij,ij->i", blocks, blocks) / block)
     first, last = _speech_span(energies, noise_energy)
     return start + round(first * ns_per_block), start + round(last * ns_per_block)
 

