@@ -28,6 +28,7 @@ from callweaver.errors import PeerGone
 from callweaver.frames.audio import OutputAudioFrame
 from callweaver.frames.base import Frame
 from callweaver.frames.control import EndFrame, InterruptFrame, StartFrame
+from callweaver.frames.text import ReplyEndFrame
 from callweaver.pipelines.graph import INPUT, OUTPUT, Graph
 from callweaver.runtime.actor import Actor, FusedTransform, Route, TransformFn
 from callweaver.runtime.clock import Clock, MonotonicClock
@@ -53,8 +54,9 @@ class CallIO(Protocol):
         """Deliver a frame that reached the graph's ``output`` (reply audio, text...)."""
         ...
 
-    async def flush(self) -> None:
-        """Barge-in: drop reply audio buffered in the transport that has not played yet."""
+    async def flush(self) -> float | None:
+        """Barge-in: drop reply audio buffered in the transport that has not played yet, and
+        say how many ms of it were dropped (None: the transport cannot tell)."""
         ...
 
 
@@ -109,7 +111,12 @@ class CallReport:
 
 
 class _Output(Processor):
-    """The graph's ``output`` node: hands frames to the transport, marks first reply audio."""
+    """The graph's ``output`` node: hands frames to the transport, marks first reply audio.
+
+    At a barge-in it cuts the reply being played in the call's spoken log
+    (:class:`~callweaver.runtime.spoken.SpokenLog`) where the caller stopped hearing it: the
+    audio of the turn given to the transport, less what the transport dropped. A reply whose
+    end had reached the transport and played out whole is not cut."""
 
     ports = ()
 
@@ -117,18 +124,33 @@ class _Output(Processor):
         super().__init__()
         self._io = io
         self._marked_turn = -1
+        self._turn = 0  # the last turn whose reply audio reached the transport
+        self._written_ms = 0.0  # of that turn's audio
+        self._ended = False  # that turn's ReplyEndFrame reached the transport
 
     async def process(self, frame: Frame) -> None:
-        if frame.turn_id != self._marked_turn and isinstance(frame, OutputAudioFrame):
-            self._marked_turn = frame.turn_id
-            self.ctx.mark(frame.turn_id, Stage.FIRST_AUDIO_OUT)
+        if isinstance(frame, OutputAudioFrame):
+            if frame.turn_id != self._marked_turn:
+                self._marked_turn = frame.turn_id
+                self.ctx.mark(frame.turn_id, Stage.FIRST_AUDIO_OUT)
+            if frame.turn_id != self._turn:
+                self._turn, self._written_ms, self._ended = frame.turn_id, 0.0, False
+            self._written_ms += frame.duration_ns / 1e6
+        elif isinstance(frame, ReplyEndFrame) and frame.turn_id == self._turn:
+            self._ended = True
         try:
             await self._io.write(frame)
         except PeerGone:  # the caller hung up while we were talking: not an error
             self.ctx.end("hangup")
 
     async def on_interrupt(self, frame: InterruptFrame) -> None:
-        await self._io.flush()
+        dropped = await self._io.flush()
+        turn = self._turn
+        if dropped is None or not turn or turn >= frame.turn_id:
+            return
+        if dropped <= 0 and self._ended:
+            return  # the whole reply had played
+        self.ctx.spoken.cut(turn, self._written_ms - dropped)
 
 
 _ids = itertools.count(1)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from callweaver.runtime.clock import Clock, MonotonicClock
 from callweaver.runtime.latency import Stage, TurnLatency
+from callweaver.runtime.spoken import SpokenLog
 
 log = logging.getLogger("callweaver.call")
 
@@ -43,6 +44,8 @@ class CallContext:
     """The call's choices from its transport (see :class:`~callweaver.frames.StartFrame`)."""
     latency: TurnLatency = field(default_factory=TurnLatency)
     errors: list[ErrorRecord] = field(default_factory=list)
+    spoken: SpokenLog = field(default_factory=SpokenLog)
+    """What was said of each reply and, after a barge-in, what the caller heard of it."""
     _interrupt: Callable[[int], None] = _no_lever
     _end: Callable[[str], None] = _no_lever
     _cancel: Callable[[str], None] = _no_lever

@@ -416,19 +416,21 @@ class TwilioMediaIO:
             self._gone = True
             raise PeerGone(f"the socket closed: {type(exc).__name__}") from None
 
-    async def flush(self) -> None:
-        """Barge-in: ``clear`` Twilio's buffer and forget the audio that has not played."""
+    async def flush(self) -> float | None:
+        """Barge-in: ``clear`` Twilio's buffer and forget the audio that has not played;
+        returns the ms dropped (not sent yet, or sent and not played by Twilio's clock)."""
+        pending_ms = len(self._pending) * 1000 / RATE  # mu-law: a byte a sample
         self._pending = b""
         self._resampler = None
         self._segment_samples = 0
         self._segment_text = None
         self._since_mark = 0
         if self.start is None or self._gone:
-            return
+            return None
         now = self.clock.now_ns()
         unplayed_ns = max(self._play_end_ns - now, 0)
         if self._sent == self._confirmed and not unplayed_ns:
-            return  # nothing is buffered
+            return pending_ms  # nothing is buffered at Twilio
         self.flushed_ms += unplayed_ns / 1e6
         self._epoch += 1
         self._confirmed = self._sent
@@ -437,6 +439,7 @@ class TwilioMediaIO:
         self._progress.set()
         with contextlib.suppress(PeerGone):  # gone: the call learns it from the next write
             await self._send(clear_json(self.stream_sid))
+        return pending_ms + unplayed_ns / 1e6
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the socket from our side (Twilio then resumes the TwiML after ``<Connect>``);

@@ -265,13 +265,15 @@ class WebRTCIO:
         self._resampler = None
         self.reply.end_segment(tail)
 
-    async def flush(self) -> None:
-        """Barge-in: drop reply audio the track has not sent; tell the page."""
+    async def flush(self) -> float:
+        """Barge-in: drop reply audio the track has not sent; tell the page. Returns the ms
+        dropped."""
         self._resampler = None
         dropped = self.reply.flush()
         turn = self.call.ctx.turn_id if self.call is not None else 0
         if dropped:
             self._send_event(events.interrupted_event(turn))
+        return float(dropped)
 
     def _first_audio(self, turn: int, now_ns: int) -> None:
         self.edge.first_media_out_ns.setdefault(turn, now_ns)
