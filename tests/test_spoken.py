@@ -70,3 +70,11 @@ def test_estimated_words_start_in_proportion_to_their_length() -> None:
     words = estimate_words("aa bbbb cc", 800)
     assert [round(w.start_ms) for w in words] == [0, 200, 600]
     assert [w.end_char for w in words] == [2, 7, 10]
+
+
+def test_a_far_end_that_speaks_itself_reports_the_heard_text() -> None:
+    log = SpokenLog()
+    log.add(1, "We're open from eight to six. Is there anything else?", 0)
+    log.cut_text(1, " We're open from eight ")
+    assert log.heard(1) == "We're open from eight"
+    assert log.cut_ms(1) == 0

@@ -7,7 +7,9 @@ Three nodes share it through the call's context (:attr:`CallContext.spoken`):
   how long its audio is, and where each word starts when the provider says so (Azure's word
   boundaries); otherwise the words are spread over the audio in proportion to their length;
 - the call's output node cuts the turn at a barge-in (:meth:`SpokenLog.cut`), at the audio the
-  transport had played: what it had been given of the turn, less what it dropped;
+  transport had played: what it had been given of the turn, less what it dropped; a transport
+  whose far end speaks the text itself (ConversationRelay) reports the heard text instead
+  (:meth:`SpokenLog.cut_text`);
 - the reply node keeps in the conversation only what was heard (:meth:`SpokenLog.heard`), so
   the model knows where it was interrupted, and the call's report shows it.
 
@@ -82,6 +84,7 @@ class SpokenLog:
     def __init__(self) -> None:
         self._pieces: dict[int, list[Piece]] = {}
         self._cuts: dict[int, float] = {}
+        self._told: dict[int, str] = {}
 
     def add(
         self,
@@ -113,12 +116,19 @@ class SpokenLog:
         first cut of a turn counts)."""
         self._cuts.setdefault(turn, max(played_ms, 0.0))
 
+    def cut_text(self, turn: int, heard: str) -> None:
+        """A barge-in stopped ``turn`` after the far end had said ``heard`` of it."""
+        self._told.setdefault(turn, heard.strip())
+        self._cuts.setdefault(turn, self.spoken_ms(turn))
+
     def cut_ms(self, turn: int) -> float | None:
         return self._cuts.get(turn)
 
     def heard(self, turn: int) -> str | None:
         """The text of ``turn`` the caller heard before a barge-in, or None when the turn was
         not cut."""
+        if turn in self._told:
+            return self._told[turn]
         played = self._cuts.get(turn)
         if played is None:
             return None

@@ -132,7 +132,9 @@ class RelayIO:
                 else:
                     self._wire_error("bad_field", f"dtmf digit {msg.digit!r}")
             elif isinstance(msg, wire.Interrupt):
-                # the bot's reply to the current turn is stale from now on
+                # the bot's reply to the current turn is stale from now on; Twilio says what
+                # the caller heard of it
+                ctx.spoken.cut_text(ctx.turn_id, msg.utterance_until_interrupt)
                 self.call.interrupt(ctx.turn_id + 1)
             elif isinstance(msg, wire.RelayError):
                 self._wire_error("relay_error", msg.description)
