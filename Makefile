@@ -58,6 +58,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.offline_agent
 	$(BIN)/python -m bench.edge_latency
 	$(BIN)/python -m bench.cloud_agent
+	$(BIN)/python -m bench.tts_streaming
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

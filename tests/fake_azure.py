@@ -2,13 +2,22 @@
 
 The real ``azure-cognitiveservices-speech`` SDK, given ``SpeechConfig(host=server.host,
 subscription=KEY)``, connects here as it would to Azure: TTS on
-``/cognitiveservices/websocket/v1``, continuous STT on
+``/cognitiveservices/websocket/v1`` (SSML), text-stream TTS on ``/cognitiveservices/websocket/v2``
+(``SpeechConfig(endpoint=...)``), continuous STT on
 ``/speech/recognition/conversation/cognitiveservices/v1?language=...``, offering the ``USP``
 subprotocol with the key in ``Ocp-Apim-Subscription-Key``.
 
 USP frames (pure functions below, no sockets): a text frame is ``Name:value\\r\\n`` header lines,
 a blank line, then the body; a binary frame is a 2-byte big-endian header length, the ASCII
 headers, then the payload.
+
+Text-stream TTS, as SDK 1.53 sends it (logged against this server): ``synthesis.context``
+with ``input: {bidirectionalStreamingMode: true, voiceName}``, then one ``text.piece`` frame
+(``Content-Type: text/plain``) per ``input_stream.write``, then an empty ``text.end``. The
+fake answers ``turn.start`` at the first piece, speaks each complete sentence as soon as its
+piece arrives (buffered text that ends in ``.!?;`` and whitespace, or 80 characters at a
+space; a model of the service, whose real buffering is not documented), the rest at
+``text.end``, then the empty audio frame and ``turn.end``, as for SSML.
 
 What a connection gets is scripted with :class:`Script`: the next one in ``queue`` if any, else
 ``default``. TTS audio is real speech: flite's ``slt`` voice (16 kHz), converted to the format
@@ -50,6 +59,9 @@ from callweaver.audio.mulaw import pcm16_to_ulaw
 from callweaver.audio.resample import resample
 
 TTS_PATH = "/cognitiveservices/websocket/v1"
+TTS_STREAM_PATH = "/cognitiveservices/websocket/v2"
+_SENTENCE_END = re.compile(r"[.!?;]\s")
+_STREAM_CHARS = 80  # text buffered without a sentence end that the fake speaks anyway
 STT_PATH = "/speech/recognition/conversation/cognitiveservices/v1"
 FLITE_RATE = 16000
 _TICKS = 10_000_000  # USP offsets are in 100 ns ticks
@@ -152,8 +164,10 @@ class Script:
     the middle of the first turn, after ``close_after`` audio frames (TTS) or once the audio
     has ended (STT); ``garbage`` sends PCM with an odd byte count; ``gate`` holds a TTS turn
     after its first audio frame until the event is set; ``chunk_ms`` is the audio per frame;
-    ``text`` is the STT DisplayText (its words go out one by one as hypotheses first). On a
-    TTS socket the script is for its first synthesis; later ones are answered normally.
+    ``text`` is the STT DisplayText (its words go out one by one as hypotheses first: one more
+    word for every ``hypothesis_ms`` of audio received, as the audio streams in, and the
+    rest once it has ended). On a TTS socket the script is for its first synthesis; later ones
+    are answered normally.
     """
 
     status: int | None = None
@@ -165,6 +179,7 @@ class Script:
     gate: asyncio.Event | None = None
     chunk_ms: int = 100
     text: str = "I would like to book a table for two."
+    hypothesis_ms: int = 300
     first_delay: float = 0.0
     """A service's own time: before a synthesis's first audio (TTS) or before the result,
     once the audio has ended (STT); for every turn of the connection."""
@@ -182,17 +197,28 @@ class Synthesis:
     lang: str
     text: str
     word_boundary_enabled: bool
+    pieces: list[str] = field(default_factory=list)  # a text stream's text.piece bodies
+    streamed: bool = False
 
 
 @dataclass
 class Recognition:
-    """An STT stream as the server got it. ``audio`` is the PCM after the RIFF header."""
+    """An STT stream as the server got it. ``audio`` is the PCM after the RIFF header;
+    ``hypotheses`` the interim texts sent, each with how much audio (s) had arrived before it;
+    ``started_at`` and ``ended_at`` the loop times its first audio and its end arrived."""
 
     connection: int
     language: str
     sample_rate: int | None = None
     audio: bytes = b""
     ended: bool = False
+    started_at: float | None = None
+    ended_at: float | None = None
+    hypotheses: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / 2 / (self.sample_rate or 16000)
 
 
 @dataclass
@@ -258,7 +284,7 @@ class FakeAzure(LoopbackServer):
             if script.hang:
                 async for _ in ws:
                     pass
-            elif url.path == TTS_PATH:
+            elif url.path in (TTS_PATH, TTS_STREAM_PATH):
                 await self._tts(ws, number, script)
             elif url.path == STT_PATH:
                 language = dict(parse_qsl(url.query)).get("language", "")
@@ -272,6 +298,7 @@ class FakeAzure(LoopbackServer):
 
     async def _tts(self, ws: ServerConnection, number: int, script: Script) -> None:
         contexts: dict[str, dict[str, Any]] = {}
+        streams: dict[str, _TextTurn] = {}
         turns = 0
         async for frame in ws:
             if not isinstance(frame, str):
@@ -281,6 +308,18 @@ class FakeAzure(LoopbackServer):
             request_id = headers.get("X-RequestId", "")
             if path == "synthesis.context":
                 contexts[request_id] = json.loads(body)
+                turn = _TextTurn.of(number, request_id, contexts[request_id])
+                if turn is not None:  # a text stream: its pieces follow
+                    turns += 1
+                    streams[request_id] = turn
+                    turn.script = script if turns == 1 else Script()
+                    self.syntheses.append(turn.synthesis)
+            elif path in ("text.piece", "text.end") and request_id in streams:
+                turn = streams[request_id]
+                if not await self._text_piece(ws, turn, body, end=path == "text.end"):
+                    return
+                if path == "text.end":
+                    del streams[request_id]
             elif path == "ssml":
                 context = contexts.pop(request_id, {})
                 synthesis = _synthesis(number, request_id, context, body)
@@ -292,13 +331,33 @@ class FakeAzure(LoopbackServer):
     async def _speak(self, ws: ServerConnection, synthesis: Synthesis, script: Script) -> bool:
         """Answer one synthesis; False when the socket was closed on purpose."""
         request_id = synthesis.request_id
-        rate, mulaw = OUTPUT_FORMATS.get(synthesis.output_format, (16000, False))
-        audio = await asyncio.to_thread(audio_for, synthesis.text, synthesis.output_format)
-        if script.garbage:
-            audio = audio[: len(audio) // 2 * 2 - 1] if not mulaw else audio
         await self._text(ws, "turn.start", request_id, {"context": {"serviceTag": "fake"}})
         if script.first_delay:
             await asyncio.sleep(script.first_delay)
+        stream_id = uuid.uuid4().hex.upper()
+        if await self._say(ws, synthesis, synthesis.text, stream_id, script, 0) is None:
+            return False
+        await self._audio(ws, request_id, stream_id, b"")
+        await self._text(ws, "turn.end", request_id, {})
+        return True
+
+    async def _say(
+        self,
+        ws: ServerConnection,
+        synthesis: Synthesis,
+        text: str,
+        stream_id: str,
+        script: Script,
+        sent: int,
+    ) -> int | None:
+        """Send the audio of ``text`` (its word boundaries first, if asked for), counting
+        audio frames from ``sent`` for the script's faults: the count after it, None when the
+        socket was closed on purpose."""
+        request_id = synthesis.request_id
+        rate, mulaw = OUTPUT_FORMATS.get(synthesis.output_format, (16000, False))
+        audio = await asyncio.to_thread(audio_for, text, synthesis.output_format)
+        if script.garbage:
+            audio = audio[: len(audio) // 2 * 2 - 1] if not mulaw else audio
         if synthesis.word_boundary_enabled:
             seconds = len(audio) / (1 if mulaw else 2) / rate
             metadata = [
@@ -310,20 +369,49 @@ class FakeAzure(LoopbackServer):
                         "text": {"Text": word, "Length": len(word), "BoundaryType": "WordBoundary"},
                     },
                 }
-                for offset, word in word_boundaries(synthesis.text, seconds)
+                for offset, word in word_boundaries(text, seconds)
             ]
             await self._text(ws, "audio.metadata", request_id, {"Metadata": metadata})
         step = rate * script.chunk_ms // 1000 * (1 if mulaw else 2)
-        stream_id = uuid.uuid4().hex.upper()
-        for sent, start in enumerate(range(0, len(audio), step)):
+        for start in range(0, len(audio), step):
             if script.close_code is not None and sent == script.close_after:
                 await ws.close(script.close_code, script.reason)
-                return False
+                return None
             if sent == 1 and script.gate is not None:
                 await script.gate.wait()
             await self._audio(ws, request_id, stream_id, audio[start : start + step])
-        await self._audio(ws, request_id, stream_id, b"")
-        await self._text(ws, "turn.end", request_id, {})
+            sent += 1
+        return sent
+
+    async def _text_piece(
+        self, ws: ServerConnection, turn: _TextTurn, body: str, *, end: bool
+    ) -> bool:
+        """One ``text.piece`` (or ``text.end``) of a text stream: speak what is complete."""
+        synthesis, script = turn.synthesis, turn.script
+        request_id = synthesis.request_id
+        if not end:
+            synthesis.pieces.append(body)
+            synthesis.text += body
+            turn.buffer += body
+        if script.hang:
+            return True
+        if not turn.started:
+            turn.started = True
+            await self._text(ws, "turn.start", request_id, {"context": {"serviceTag": "fake"}})
+        ready = turn.take(end)
+        if any(c.isalnum() for c in ready):
+            if not turn.spoke and script.first_delay:
+                await asyncio.sleep(script.first_delay)
+            turn.spoke = True
+            sent = await self._say(
+                ws, synthesis, ready.strip(), turn.stream_id, script, turn.frames
+            )
+            if sent is None:
+                return False
+            turn.frames = sent
+        if end:
+            await self._audio(ws, request_id, turn.stream_id, b"")
+            await self._text(ws, "turn.end", request_id, {})
         return True
 
     async def _audio(self, ws: ServerConnection, request_id: str, stream: str, data: bytes) -> None:
@@ -353,6 +441,7 @@ class FakeAzure(LoopbackServer):
             request_id = headers.get("X-RequestId", "")
             if not payload:  # an empty audio frame ends the stream
                 rec.ended = True
+                rec.ended_at = asyncio.get_running_loop().time()
                 if script.close_code is not None:
                     await ws.close(script.close_code, script.reason)
                     return
@@ -367,18 +456,17 @@ class FakeAzure(LoopbackServer):
             rec.audio += payload
             if not started:
                 started = True
+                rec.started_at = asyncio.get_running_loop().time()
                 await self._text(ws, "turn.start", request_id, {"context": {"serviceTag": "x"}})
                 await self._text(ws, "speech.startDetected", request_id, {"Offset": 0})
+            words = min(len(script.text.split()), int(rec.seconds * 1000 // script.hypothesis_ms))
+            await self._hypotheses(ws, request_id, rec, script.text, words)
 
     async def _phrase(
         self, ws: ServerConnection, request_id: str, rec: Recognition, text: str
     ) -> None:
-        rate = rec.sample_rate or 16000
-        duration = round(len(rec.audio) / 2 / rate * _TICKS)
-        words = text.split()
-        for n in range(1, len(words) + 1):
-            hypothesis = {"Text": " ".join(words[:n]).lower(), "Offset": 0, "Duration": duration}
-            await self._text(ws, "speech.hypothesis", request_id, hypothesis)
+        duration = round(rec.seconds * _TICKS)
+        await self._hypotheses(ws, request_id, rec, text, len(text.split()))
         phrase = {
             "RecognitionStatus": "Success",
             "DisplayText": text,
@@ -388,6 +476,67 @@ class FakeAzure(LoopbackServer):
         await self._text(ws, "speech.phrase", request_id, phrase)
         await self._text(ws, "speech.endDetected", request_id, {"Offset": duration})
         await self._text(ws, "turn.end", request_id, {})
+
+    async def _hypotheses(
+        self, ws: ServerConnection, request_id: str, rec: Recognition, text: str, upto: int
+    ) -> None:
+        """Interim texts: the first ``upto`` words of ``text``, one more word each."""
+        words = text.split()
+        duration = round(rec.seconds * _TICKS)
+        for n in range(len(rec.hypotheses) + 1, upto + 1):
+            hypothesis = " ".join(words[:n]).lower()
+            rec.hypotheses.append((rec.seconds, hypothesis))
+            body = {"Text": hypothesis, "Offset": 0, "Duration": duration}
+            await self._text(ws, "speech.hypothesis", request_id, body)
+
+
+@dataclass
+class _TextTurn:
+    """A text-stream synthesis in progress: what is buffered, how far it got."""
+
+    synthesis: Synthesis
+    script: Script = field(default_factory=Script)
+    buffer: str = ""
+    started: bool = False
+    spoke: bool = False
+    frames: int = 0  # audio frames sent, for the script's faults
+    stream_id: str = field(default_factory=lambda: uuid.uuid4().hex.upper())
+
+    @classmethod
+    def of(cls, number: int, request_id: str, context: dict[str, Any]) -> _TextTurn | None:
+        source = context.get("synthesis", {})
+        given = source.get("input", {})
+        if not given.get("bidirectionalStreamingMode"):
+            return None
+        audio = source.get("audio", {})
+        options = audio.get("metadataOptions", {})
+        voice = str(given.get("voiceName", ""))
+        synthesis = Synthesis(
+            connection=number,
+            request_id=request_id,
+            output_format=str(audio.get("outputFormat", "")),
+            ssml="",
+            voice=voice,
+            lang=str(given.get("language", "")),
+            text="",
+            word_boundary_enabled=bool(options.get("wordBoundaryEnabled")),
+            streamed=True,
+        )
+        return cls(synthesis)
+
+    def take(self, end: bool) -> str:
+        """The buffered text to speak now: up to the last sentence end, a long run without
+        one up to its last space, everything at the end."""
+        buffer = self.buffer
+        if end:
+            cut = len(buffer)
+        else:
+            ends = [m.end() for m in _SENTENCE_END.finditer(buffer)]
+            cut = ends[-1] if ends else 0
+            if not cut and len(buffer) >= _STREAM_CHARS:
+                cut = buffer.rfind(" ") + 1
+        ready, self.buffer = buffer[:cut], buffer[cut:]
+        return ready
 
 
 def _synthesis(number: int, request_id: str, context: dict[str, Any], ssml: str) -> Synthesis:
@@ -411,6 +560,7 @@ def _synthesis(number: int, request_id: str, context: dict[str, Any], ssml: str)
 
 __all__ = [
     "OUTPUT_FORMATS",
+    "TTS_STREAM_PATH",
     "FakeAzure",
     "Recognition",
     "Script",

@@ -16,7 +16,7 @@ from callweaver.runtime.clock import VirtualClock
 from callweaver.services.failover import FailoverLLM, FailoverSTT, FailoverTTS, Switch
 from callweaver.services.health import BreakerPolicy, BreakerState, ProviderHealth
 from callweaver.services.llm import Message
-from callweaver.services.stt import Transcript, Utterance
+from callweaver.services.stt import STTStream, Transcript, Utterance, streaming
 from callweaver.services.tts import Speech
 
 RATE = 16000
@@ -274,6 +274,122 @@ async def test_stt_failover_and_exhaustion() -> None:
     only_bad = FailoverSTT([Stt("down2", fail=True)], first_timeout_s=0.1, health=health)
     with pytest.raises(ProvidersExhausted):
         await only_bad.transcribe(utterance)
+
+
+class StreamingStt(Stt):
+    """Streams: interim transcripts as audio comes; ``mode`` says how its finish ends."""
+
+    def __init__(self, name: str, mode: str = "ok", languages: frozenset[str] | None = None):
+        super().__init__(name)
+        self.mode, self.languages = mode, languages
+        self.streams: list[StreamOf] = []
+
+    def open(self, language: str, sample_rate: int) -> STTStream:
+        stream = StreamOf(self)
+        self.streams.append(stream)
+        return stream
+
+
+class StreamOf:
+    def __init__(self, stt: StreamingStt) -> None:
+        self.stt, self.audio, self.cancelled = stt, b"", False
+        self.queue: asyncio.Queue[Transcript | None] = asyncio.Queue()
+
+    def push(self, pcm: bytes) -> None:
+        self.audio += pcm
+        self.queue.put_nowait(Transcript(f"{len(self.audio)} bytes"))
+
+    async def partials(self) -> AsyncIterator[Transcript]:
+        while (partial := await self.queue.get()) is not None:
+            yield partial
+
+    async def finish(self) -> Transcript:
+        self.queue.put_nowait(None)
+        if self.stt.mode == "raise":
+            raise ProviderError(self.stt.name, "socket closed mid-turn", retryable=True)
+        if self.stt.mode == "hang":
+            await asyncio.sleep(3600)
+        return Transcript(f"streamed by {self.stt.name}", "en")
+
+    async def cancel(self) -> None:
+        self.cancelled = True
+        self.queue.put_nowait(None)
+
+
+class Whisperish(Stt):
+    """Does not stream; keeps what it was asked to transcribe."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.heard: list[Utterance] = []
+
+    async def transcribe(self, utterance: Utterance) -> Transcript:
+        self.heard.append(utterance)
+        return await super().transcribe(utterance)
+
+
+def stt(*providers: Stt) -> tuple[FailoverSTT, list[Switch], ProviderHealth]:
+    health = ProviderHealth(BreakerPolicy(failure_threshold=2, reset_after_s=30), VirtualClock())
+    switches: list[Switch] = []
+    wrapper = FailoverSTT(
+        list(providers), first_timeout_s=0.1, health=health, on_switch=switches.append
+    )
+    return wrapper, switches, health
+
+
+async def test_stt_stream_goes_through_the_first_provider_that_streams() -> None:
+    streamer, whisper = StreamingStt("azure"), Whisperish("whisper")
+    wrapper, switches, health = stt(streamer, whisper)
+    assert streaming(wrapper) is wrapper  # the wrapper streams, like what it wraps
+    stream = wrapper.open("en", RATE)
+    assert stream.live
+    stream.push(b"\1\0" * 10)
+    stream.push(b"\2\0" * 10)
+    result = await stream.finish()
+    assert result.text == "streamed by azure" and switches == [] and whisper.heard == []
+    assert [p.text async for p in stream.partials()] == ["20 bytes", "40 bytes"]
+    assert streamer.streams[0].audio == b"\1\0" * 10 + b"\2\0" * 10
+    assert health.breaker("azure").successes == 1
+
+
+@pytest.mark.parametrize("mode", ["raise", "hang"])
+async def test_a_failed_stream_hands_the_utterance_to_the_next_provider(mode: str) -> None:
+    streamer, whisper = StreamingStt("azure", mode), Whisperish("whisper")
+    wrapper, switches, health = stt(streamer, whisper)
+    stream = wrapper.open("en", RATE)
+    stream.push(voice(200))
+    stream.push(voice(100))
+    assert (await stream.finish()).text == "heard by whisper"
+    assert whisper.heard == [Utterance(voice(200) + voice(100), RATE, "en")]  # all of it
+    reason = "timeout" if mode == "hang" else "azure: socket closed mid-turn"
+    assert [(s.from_provider, s.to_provider, s.reason) for s in switches] == [
+        ("azure", "whisper", reason)
+    ]
+    assert health.breaker("azure").failures == 1 and streamer.streams[0].cancelled
+    # given the node's own cut of the utterance, the next provider gets that instead
+    again = wrapper.open("en", RATE)
+    assert not again.live  # whisper took over: it goes first for a while (no stream)
+    cut = Utterance(voice(150), RATE, "en")
+    assert (await again.finish(cut)).text == "heard by whisper" and whisper.heard[-1] == cut
+
+
+async def test_stt_stream_skips_what_cannot_stream_now() -> None:
+    # a provider that does not serve the language, or whose breaker is open, is skipped
+    cantonese_only = StreamingStt("hk", languages=frozenset({"yue", "zh-HK"}))
+    whisper = Whisperish("whisper")
+    wrapper, _, health = stt(cantonese_only, whisper)
+    assert wrapper.open("zh-HK", RATE).live
+    english = wrapper.open("en", RATE)
+    assert not english.live and len(cantonese_only.streams) == 1
+    english.push(voice(100))
+    assert (await english.finish()).text == "heard by whisper"
+    health.breaker("hk").record_failure(ProviderError("hk", "bad key", retryable=False))
+    assert not wrapper.open("zh-HK", RATE).live
+    # a cancelled stream is not blamed on its provider
+    other, _, other_health = stt(StreamingStt("azure"), whisper)
+    dropped = other.open("en", RATE)
+    await dropped.cancel()
+    assert other_health.breaker("azure").snapshot()["failures"] == 0
 
 
 def test_provider_names_must_differ() -> None:

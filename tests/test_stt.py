@@ -1,11 +1,15 @@
-"""Speech to text: whisper on the process's shared model, and the STT node with speculation."""
+"""Speech to text: whisper on the process's shared model, and the STT node with speculation
+and with a streaming provider (the real Azure SDK against ``fake_azure``)."""
 
 import asyncio
 import importlib.util
+import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_azure import FakeAzure, Script
 
 from bench.corpus import edit_distance, words
 from callweaver.audio.resample import resample
@@ -22,11 +26,15 @@ from callweaver.frames import (
     SpeechStoppedFrame,
     TranscriptFrame,
 )
+from callweaver.pipelines.call import Call, CallReport
+from callweaver.pipelines.config import parse_config
 from callweaver.processors.stt import SpeechToText, STTParams
 from callweaver.resources import whisper
+from callweaver.runtime.clock import MonotonicClock
+from callweaver.runtime.latency import Stage
 from callweaver.services.stt import STT, Transcript, Utterance
 from callweaver.services.whisper_stt import WhisperParams, WhisperSTT
-from callweaver.testing import run_processor
+from callweaver.testing import ListIO, run_processor
 from callweaver.transports.wav import read_wav
 
 ROOT = Path(__file__).parent.parent
@@ -241,3 +249,109 @@ async def test_short_window_transcribes_like_the_full_one_in_a_fraction_of_the_t
     short = await model.transcribe(audio, window="short")
     assert wer(full.text, short.text) <= 0.1, (full.text, short.text)
     assert short.compute_s < full.compute_s  # measured side by side: ~4x here
+
+
+# -- the node with a streaming provider --------------------------------------------------------
+
+SAID = "Hello, I'd like to book an appointment with a doctor, please."
+
+
+@pytest.fixture
+async def azure() -> AsyncIterator[FakeAzure]:
+    async with FakeAzure(default=Script(text=SAID, hypothesis_ms=300)) as fake:
+        yield fake
+
+
+class Heard(ListIO):
+    """The caller's side paced in real time; what reaches the output, with when it came."""
+
+    def __init__(self) -> None:
+        question = read_wav(QUESTION)
+        pcm = bytes(6400) + question.data + bytes(32000)  # 0.2 s before, 1 s after
+        step = 640  # 20 ms at 16 kHz
+        frames = [
+            InputAudioFrame(pcm=pcm[i : i + step], sample_rate=16000, pts_ns=i // 2 * 62_500)
+            for i in range(0, len(pcm), step)
+        ]
+        super().__init__(frames, clock=MonotonicClock(), interval_s=0.02)
+        self.at: list[tuple[int, Frame]] = []
+        self.first_interim = asyncio.Event()
+        self.on_write = self._note
+
+    def _note(self, frame: Frame) -> None:
+        self.at.append((self.clock.now_ns(), frame))
+        if isinstance(frame, TranscriptFrame) and not frame.final:
+            self.first_interim.set()
+
+    def transcripts(self) -> list[TranscriptFrame]:
+        return [f for _, f in self.at if isinstance(f, TranscriptFrame)]
+
+    def when(self, kind: type[Frame]) -> int:
+        return next(t for t, f in self.at if isinstance(f, kind))
+
+
+async def streaming_call(azure: FakeAzure, io: Heard, **stt: object) -> CallReport:
+    """silero VAD -> stt [azure (the fake), whisper], as a config would have it."""
+    providers = [{"type": "azure", "key": azure.key, "host": azure.host}, "whisper"]
+    config = {
+        "name": "streaming-stt",
+        "pipeline": {"nodes": [
+            {"name": "vad", "type": "silero_vad", "params": {"stop_ms": 200}},
+            {"name": "stt", "type": "stt",
+             "params": {"language": "en", "providers": providers, **stt}},
+        ]},
+    }  # fmt: skip
+    dep = parse_config(json.dumps(config), "streaming.yaml")
+    async with asyncio.timeout(30):
+        return await Call(dep.graph, clock=io.clock).run(io)
+
+
+async def test_node_streams_interim_transcripts_while_the_caller_speaks(azure: FakeAzure) -> None:
+    io = Heard()
+    report = await streaming_call(azure, io)
+    assert report.errors == []
+    *interim, final = io.transcripts()
+    assert final.final and final.text == SAID and final.language == "en" and final.turn_id == 1
+    # the interim ones came during the turn, before its end, one more word each
+    texts = [f.text for f in interim]
+    assert len(texts) >= 5 and texts[:2] == ["hello,", "hello, i'd"]
+    assert not any(f.final for f in interim) and {f.turn_id for f in interim} == {1}
+    assert all(t < io.when(SpeechStoppedFrame) for t, f in io.at if f in interim[:5])
+    assert io.when(EndOfTurnFrame) < next(t for t, f in io.at if f is final)
+    # the service heard the turn as it went: one stream, its audio in before the end
+    (recognition,) = azure.recognitions
+    assert recognition.started_at is not None and recognition.ended_at is not None
+    assert recognition.ended_at - recognition.started_at > 3.5  # in real time, as it was said
+    assert recognition.seconds > 3.5  # the preroll and the whole turn (and its pause)
+    turn = report.turns[0]
+    assert turn.switches == [] and turn.since_speech_end_ms(Stage.FINAL_TRANSCRIPT) is not None
+
+
+async def test_node_without_streaming_sends_the_utterance_at_the_end(azure: FakeAzure) -> None:
+    io = Heard()
+    report = await streaming_call(azure, io, stream=False, speculative=False)
+    assert report.errors == []
+    assert [(f.text, f.final) for f in io.transcripts()] == [(SAID, True)]
+    (recognition,) = azure.recognitions
+    assert recognition.started_at is not None and recognition.ended_at is not None
+    assert recognition.ended_at - recognition.started_at < 0.5  # all of it at the end
+
+
+async def test_a_stream_broken_mid_turn_gives_the_whole_utterance_to_whisper(
+    azure: FakeAzure,
+) -> None:
+    io = Heard()
+
+    async def break_the_service() -> None:
+        await io.first_interim.wait()
+        await azure.stop()  # the service goes away while the caller speaks
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(break_the_service())
+        report = await streaming_call(azure, io)
+    *interim, final = io.transcripts()
+    assert interim and final.final
+    assert wer(EXPECTED, final.text) <= 0.2, final.text  # whisper heard the whole turn
+    assert final.text != SAID
+    assert report.turns[0].switches == ["stt:azure->whisper"]
+    assert not any(isinstance(f, ReplyTextFrame) for _, f in io.at)  # no fallback reply

@@ -178,16 +178,16 @@ async def test_streamed_pieces_are_spoken_as_whole_sentences() -> None:
         node([{"type": "flite", "voice": "slt"}]),
         [*(text(p, sentence=False) for p in pieces), end()],
     )
-    # the first sentence is complete once the next piece starts; the last one at the end
+    # the first sentence is complete once the next piece starts; the last one at the end;
+    # the text goes on as sentences (a transport shows each once, never in pieces)
     assert shape(run.downstream) == [
-        "text:Thank you for",
-        "text: calling the clinic.",
-        "text: We open",
+        f"text:{FIRST}",
         "audio",
-        "text: at nine tomorrow morning.",
+        f"text:{SECOND}",
         "audio",
         "end",
     ]
+    assert all(f.sentence for f in run.downstream if isinstance(f, ReplyTextFrame))
     assert segments(run.downstream) == [await flite_says(FIRST), await flite_says(SECOND)]
 
 

@@ -13,7 +13,12 @@ conversation:
 The streamed pieces are cut into sentences (:class:`~callweaver.text.sentences.
 SentenceSplitter`) and each goes out as a :class:`ReplyTextFrame` as soon as it is complete,
 so that speech starts with the first sentence; :class:`ReplyEndFrame` closes the reply. The
-first piece marks ``first_token`` in the turn's latency.
+first piece marks ``first_token`` in the turn's latency. With ``stream_tokens`` (``llm``) the
+pieces go out as they come instead (``ReplyTextFrame(sentence=False)``), for a ``tts`` node
+with ``stream_text`` that feeds them to its provider as they are written; that node passes
+the text on as sentences, so transports still show each sentence once. Turn it on only with
+a ``tts`` node after this one (a ConversationRelay call, which runs no ``tts`` node, would be
+sent the tokens).
 
 When the model fails (every provider, or one mid-reply), the caller hears ``fallback_reply``
 and the call goes on. Barge-in cancels the reply in flight; what was said of it stays in the
@@ -55,6 +60,7 @@ class Reply(Processor):
         self.fallback_reply = fallback_reply
         self.history: list[Message] = []
         self.max_history = 20
+        self.stream_tokens = False
         self._switches: list[Switch] = []
 
     def build(self) -> LLM:
@@ -90,6 +96,9 @@ class Reply(Processor):
                 if not said:
                     ctx.mark(turn, Stage.FIRST_TOKEN)
                 said.append(piece)
+                if self.stream_tokens:
+                    await self._say(turn, piece, language, sentence=False)
+                    continue
                 for sentence in splitter.push(piece):
                     await self._say(turn, sentence, language)
             for sentence in splitter.flush():
@@ -109,15 +118,15 @@ class Reply(Processor):
             await self._say(turn, self.fallback_reply, language)
         await self.emit(ReplyEndFrame(call_id=ctx.call_id, turn_id=turn, ts_ns=ctx.now_ns()))
 
-    async def _say(self, turn: int, sentence: str, language: str) -> None:
+    async def _say(self, turn: int, text: str, language: str, *, sentence: bool = True) -> None:
         ctx = self.ctx
         await self.emit(
             ReplyTextFrame(
                 call_id=ctx.call_id,
                 turn_id=turn,
                 ts_ns=ctx.now_ns(),
-                text=sentence,
-                sentence=True,
+                text=text,
+                sentence=sentence,
                 language=language,
             )
         )
@@ -145,6 +154,11 @@ class LLMParams(BaseModel):
     )
     max_history: int = Field(20, ge=0, description="past messages sent with each request")
     fallback_reply: str = Field(_FALLBACK, description="said when every provider failed")
+    stream_tokens: bool = Field(
+        False,
+        description="send the model's pieces as they come, not sentences: for a tts node with "
+        "stream_text (not for ConversationRelay, which runs no tts node)",
+    )
 
 
 class LLMReply(Reply):
@@ -158,6 +172,7 @@ class LLMReply(Reply):
         )
         self.p = params
         self.max_history = params.max_history
+        self.stream_tokens = params.stream_tokens
 
     def build(self) -> LLM:
         return FailoverLLM(

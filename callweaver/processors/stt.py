@@ -6,11 +6,23 @@ at :class:`EndOfTurnFrame` the utterance (up to the last voiced sample plus ``ta
 to the provider and the transcript comes out as a final :class:`TranscriptFrame`, marked
 ``final_transcript`` in the turn's latency.
 
-Speculative decoding (``speculative``): at :class:`SpeechPausedFrame`, the first silent
-window after speech, the node starts transcribing the utterance as it stands, while the VAD
-is still waiting to decide whether the pause ends the turn. If the turn ends at that same
-pause, the transcript is already done or under way: it lands up to ``stop_ms`` sooner. If the
-caller goes on, the result is dropped. It runs only when the model has a free slot, so that a
+Streaming (``stream``, on): when the first provider can hear the caller as they speak
+(:class:`~callweaver.services.stt.StreamingSTT`: Azure), the node opens a stream at
+:class:`SpeechStartedFrame`, pushes it the preroll it kept and then each caller frame as it
+arrives, and sends the provider's interim transcripts on as they come
+(``TranscriptFrame(final=False)``, for a page to show; the reply nodes wait for the final
+one). At :class:`EndOfTurnFrame` the stream is finished: the final transcript comes out as
+above, sooner, since the service has already heard the utterance. If the stream fails, the
+utterance the node kept goes to the next provider (:class:`~callweaver.services.failover.
+FailoverSTT`). A pause that does not end the turn keeps the stream open; the next turn opens
+a new one.
+
+Speculative decoding (``speculative``, for providers that do not stream): at
+:class:`SpeechPausedFrame`, the first silent window after speech, the node starts
+transcribing the utterance as it stands, while the VAD is still waiting to decide whether
+the pause ends the turn. If the turn ends at that same pause, the transcript is already
+done or under way: it lands up to ``stop_ms`` sooner. If the caller goes on, the result is
+dropped. It runs only when the model has a free slot, so that a
 speculation never delays another call's real transcription.
 
 Providers fail over (:class:`~callweaver.services.failover.FailoverSTT`). When every one has
@@ -41,8 +53,8 @@ from callweaver.processors.switches import report_switches
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
 from callweaver.services.catalog import STTProviders
-from callweaver.services.failover import FailoverSTT, Switch
-from callweaver.services.stt import STT, Transcript, Utterance
+from callweaver.services.failover import FailoverSTT, FailoverSTTStream, Switch
+from callweaver.services.stt import STT, Transcript, Utterance, streaming
 
 _MS = 1_000_000
 _DETECTION_LAG_MS = 1000  # how late a VAD may announce a start, at most
@@ -58,6 +70,11 @@ class STTParams(BaseModel):
     )
     language: str = Field("", description="the call's language (BCP-47); empty: provider's")
     timeout_s: float = Field(4.0, gt=0, description="per provider, for a whole transcript")
+    stream: bool = Field(
+        True,
+        description="stream the caller's audio to the first provider while they speak, if it "
+        "can: interim transcripts, and the final one sooner",
+    )
     speculative: bool = Field(True, description="start decoding at the first pause")
     preroll_ms: int = Field(150, ge=0, description="audio kept from before speech start")
     tail_ms: int = Field(100, ge=0, description="audio kept after the last voiced sample")
@@ -92,6 +109,10 @@ class SpeechToText(Processor):
         self._turn: list[InputAudioFrame] | None = None
         self._speech_end_pts: int | None = None
         self._speculation: _Speculation | None = None
+        self._streaming = False  # the first provider streams, and stream is on
+        self._stream: FailoverSTTStream | None = None
+        self._stream_pending: int | None = None  # a turn with no audio kept yet: its id
+        self._partials: asyncio.Task[None] | None = None
         self._switches: list[Switch] = []
         self.speculations_used = 0
         self.speculations_dropped = 0
@@ -106,11 +127,17 @@ class SpeechToText(Processor):
         self.stt = FailoverSTT(
             providers, first_timeout_s=self.p.timeout_s, on_switch=self._switches.append
         )
+        self._streaming = self.p.stream and streaming(providers[0]) is not None
         await self.stt.warm()  # cloud providers connect now, not on the first turn
 
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, InputAudioFrame):
             self._keep(frame)
+            if self._stream is not None:
+                if frame.sample_rate == self._stream.sample_rate:
+                    self._stream.push(frame.pcm)
+            elif self._stream_pending is not None:
+                await self._open_stream(self._stream_pending)
             if self.p.forward_audio:
                 await self.emit(frame)
             return
@@ -119,6 +146,11 @@ class SpeechToText(Processor):
             self._turn = [f for f in self._recent if f.pts_ns + f.duration_ns > start]
             self._speech_end_pts = None
             self._drop_speculation()
+            await self._drop_stream()
+            if self._streaming:
+                self._stream_pending = frame.turn_id
+                if self._turn:
+                    await self._open_stream(frame.turn_id)
         elif isinstance(frame, SpeechPausedFrame):
             self._speculate(frame)
         elif isinstance(frame, SpeechStoppedFrame):
@@ -153,9 +185,72 @@ class SpeechToText(Processor):
         )
         return Utterance(pcm, rate, self.p.language)
 
+    async def _open_stream(self, turn_id: int) -> None:
+        """Stream the turn from here: the audio kept so far, then each frame as it comes."""
+        turn = self._turn
+        if not turn or self.stt is None:
+            return
+        self._stream_pending = None
+        rate = turn[-1].sample_rate
+        stream = self.stt.open(self.p.language, rate)
+        if not stream.live:  # the provider to try first now does not stream
+            await stream.cancel()
+            return
+        self._stream = stream
+        for f in turn:
+            if f.sample_rate == rate:
+                stream.push(f.pcm)
+        self._partials = asyncio.ensure_future(self._send_partials(stream, turn_id))
+
+    async def _send_partials(self, stream: FailoverSTTStream, turn_id: int) -> None:
+        ctx = self.ctx
+        last = ""
+        async for partial in stream.partials():
+            if partial.text and partial.text != last:
+                last = partial.text
+                await self.emit(
+                    TranscriptFrame(
+                        call_id=ctx.call_id,
+                        turn_id=turn_id,
+                        ts_ns=ctx.now_ns(),
+                        text=partial.text,
+                        final=False,
+                        language=partial.language or self.p.language,
+                    )
+                )
+
+    async def _drop_stream(self) -> None:
+        """Abandon the turn's stream, if any, and its interim transcripts."""
+        self._stream_pending = None
+        stream, self._stream = self._stream, None
+        partials, self._partials = self._partials, None
+        if partials is not None:
+            partials.cancel()
+            await asyncio.wait([partials])
+        if stream is not None:
+            await stream.cancel()
+
+    async def _finish(self, stream: FailoverSTTStream, end: int | None) -> Transcript:
+        """The streamed turn's final transcript, after its last interim one."""
+        utterance = self._utterance(end)
+        self._turn = None
+        partials, self._partials = self._partials, None
+        try:
+            result = await stream.finish(utterance)
+        except BaseException:
+            if partials is not None:
+                partials.cancel()
+                await asyncio.wait([partials])
+            raise
+        if partials is not None:
+            await partials  # ends with the stream
+        return result
+
     def _speculate(self, frame: SpeechPausedFrame) -> None:
         if not self.p.speculative or self.stt is None or self._turn is None:
             return
+        if self._stream is not None:
+            return  # the provider hears the turn as it goes: nothing to start early
         if any(getattr(p, "busy", False) for p in self.stt.providers):
             return  # never take a slot another call's final transcript may need
         self._drop_speculation()
@@ -176,9 +271,13 @@ class SpeechToText(Processor):
         ctx = self.ctx
         turn_id = frame.turn_id
         spec, self._speculation = self._speculation, None
+        stream, self._stream = self._stream, None
+        self._stream_pending = None
         end = self._speech_end_pts
         try:
-            if spec is not None and end is not None and spec.pts_ns == end:
+            if stream is not None:
+                result = await self._finish(stream, end)
+            elif spec is not None and end is not None and spec.pts_ns == end:
                 self.speculations_used += 1
                 result = await spec.task
             else:
@@ -234,6 +333,7 @@ class SpeechToText(Processor):
 
     async def close(self) -> None:
         self._drop_speculation()
+        await self._drop_stream()
         if self.stt is not None:
             with contextlib.suppress(Exception):
                 await self.stt.aclose()

@@ -14,8 +14,17 @@ next provider). When every provider has failed, the caller hears ``fallback_text
 once at start-up (cached per process) for exactly this case, and the call goes on; each
 failed sentence is recorded in the call's report.
 
-Reply text frames are passed on ahead of their audio (a transport may show them); every
-other frame passes through.
+With ``stream_text`` and a provider that takes text as it is written
+(:class:`~callweaver.services.tts.StreamingTTS`: ElevenLabs' WebSocket, Azure), a turn's
+text goes into *one* provider stream as it arrives instead: the LLM's tokens when the reply
+node streams them (its ``stream_tokens``), else its sentences. The provider starts speaking
+once it has enough text (ElevenLabs: the first sentence or ``chunk_length_schedule``
+characters), so a long first sentence is heard before it is written to its end. Failover
+keeps its guarantees (:meth:`FailoverTTS.synthesize_stream`); barge-in closes the stream.
+
+Reply text frames are passed on ahead of their audio (a transport may show them), always as
+sentences: streamed pieces are joined first, so no transport shows a reply twice or in
+tokens. Every other frame passes through.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -71,6 +82,11 @@ class TTSParams(BaseModel):
     lead_clause: bool = Field(
         True, description="synthesize a long first sentence's first clause alone (heard sooner)"
     )
+    stream_text: bool = Field(
+        True,
+        description="feed a turn's text into one stream of a provider that takes text as it "
+        "is written (elevenlabs websocket, azure); measured: first audio sooner",
+    )
 
     @model_validator(mode="after")
     def _hedge_before_timeout(self) -> TTSParams:
@@ -98,6 +114,7 @@ class TextToSpeech(Processor):
         self._fell_back: set[int] = set()
         self._turn_started = -1  # the last turn whose first sentence was spoken
         self._hedges_reported = (0, 0)  # (hedges lost, characters) already reported
+        self._live: _LiveStream | None = None  # the turn's text stream, in stream mode
 
     async def start(self, frame: StartFrame) -> None:
         self.rate = self.p.sample_rate or frame.out_sample_rate
@@ -140,18 +157,72 @@ class TextToSpeech(Processor):
 
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, ReplyTextFrame):
-            await self.emit(frame)
             language = frame.language or self.p.language
             sentences = [frame.text] if frame.sentence else self._splitter.push(frame.text)
+            if self._streaming(frame.turn_id):
+                live = await self._stream_for(frame.turn_id, language)
+                for sentence in sentences:  # shown as sentences, spoken as they come
+                    await self.emit(_sentence(frame, sentence))
+                live.feed.put_nowait(f" {frame.text} " if frame.sentence else frame.text)
+                return
             for sentence in sentences:
+                await self.emit(_sentence(frame, sentence))
                 for part in self._parts(frame.turn_id, sentence):
                     await self._speak(frame.turn_id, part, language)
             return
         if isinstance(frame, ReplyEndFrame):
-            for sentence in self._splitter.flush():
-                for part in self._parts(frame.turn_id, sentence):
-                    await self._speak(frame.turn_id, part, self.p.language)
+            rest = self._splitter.flush()
+            if self._live is not None and self._live.turn == frame.turn_id:
+                for sentence in rest:
+                    await self.emit(_sentence(frame, sentence))
+                await self._finish_stream()
+            else:
+                for sentence in rest:
+                    await self.emit(_sentence(frame, sentence))
+                    for part in self._parts(frame.turn_id, sentence):
+                        await self._speak(frame.turn_id, part, self.p.language)
         await self.emit(frame)
+
+    # -- stream mode ----------------------------------------------------------------------
+
+    def _streaming(self, turn: int) -> bool:
+        live = self._live
+        if live is not None and live.turn == turn:
+            return True  # the turn stays in the mode it started in
+        return self.p.stream_text and self.tts is not None and self.tts.streams_text
+
+    async def _stream_for(self, turn: int, language: str) -> _LiveStream:
+        """The turn's text stream, opened at its first text (a stream of an earlier turn
+        that did not end is finished first)."""
+        if self._live is not None and self._live.turn != turn:
+            await self._finish_stream()
+        if self._live is None:
+            feed: asyncio.Queue[str | None] = asyncio.Queue()
+            # owned by the node: awaited at the reply's end, cancelled on barge-in and close
+            task = asyncio.ensure_future(self._speak_stream(turn, feed, language))
+            self._live = _LiveStream(turn, feed, task)
+        return self._live
+
+    async def _speak_stream(
+        self, turn: int, feed: asyncio.Queue[str | None], language: str
+    ) -> None:
+        assert self.tts is not None
+        if turn in self._fell_back:
+            return
+        await self._play(turn, self.tts.synthesize_stream(_pieces(feed), language))
+
+    async def _finish_stream(self) -> None:
+        """End the turn's text and wait until all of its audio has gone out."""
+        live, self._live = self._live, None
+        if live is not None:
+            live.feed.put_nowait(None)
+            await live.task
+
+    async def _drop_stream(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            live.task.cancel()
+            await asyncio.gather(live.task, return_exceptions=True)
 
     def _parts(self, turn: int, sentence: str) -> list[str]:
         """The turn's first sentence goes clause first when that is heard sooner."""
@@ -164,13 +235,18 @@ class TextToSpeech(Processor):
         assert self.tts is not None
         if not text.strip() or turn in self._fell_back:
             return
+        await self._play(turn, self.tts.synthesize(text, language))
+
+    async def _play(self, turn: int, audio: AsyncIterator[Speech]) -> None:
+        """Send ``audio`` out in ``chunk_ms`` frames at the output rate; a provider failure
+        (every provider failed) plays the fallback if nothing of it was heard."""
         ctx = self.ctx
         resampler: Resampler | None = None
         pending = b""
         step = self.rate * self.p.chunk_ms // 1000 * 2
         spoke = False
         try:
-            async for speech in self.tts.synthesize(text, language):
+            async for speech in audio:
                 if not spoke:
                     ctx.mark(turn, Stage.FIRST_TTS_AUDIO)
                     spoke = True
@@ -193,6 +269,11 @@ class TextToSpeech(Processor):
                 self._fell_back.add(turn)
                 await self.emit_audio(self._fallback, self.rate, turn, step)
             return
+        finally:  # at once, not when collected: a provider's connection may hang on it
+            closer = getattr(audio, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
         await report_switches(self, self._switches, turn)
         await self._report_hedges(turn)
 
@@ -212,8 +293,40 @@ class TextToSpeech(Processor):
 
     async def on_interrupt(self, frame: InterruptFrame) -> None:
         self._splitter = SentenceSplitter()
+        await self._drop_stream()
 
     async def close(self) -> None:
+        await self._drop_stream()
         if self.tts is not None:
             with contextlib.suppress(Exception):
                 await self.tts.aclose()
+
+
+@dataclass(slots=True)
+class _LiveStream:
+    """A turn's text stream in flight: its text goes into ``feed`` (None ends it), ``task``
+    speaks it."""
+
+    turn: int
+    feed: asyncio.Queue[str | None]
+    task: asyncio.Future[None]
+
+
+async def _pieces(feed: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+    while (piece := await feed.get()) is not None:
+        yield piece
+
+
+def _sentence(frame: ReplyTextFrame | ReplyEndFrame, text: str) -> ReplyTextFrame:
+    """A whole sentence of the reply, to pass on (the frame itself if it is one)."""
+    if isinstance(frame, ReplyTextFrame) and frame.sentence and frame.text == text:
+        return frame
+    language = frame.language if isinstance(frame, ReplyTextFrame) else ""
+    return ReplyTextFrame(
+        call_id=frame.call_id,
+        turn_id=frame.turn_id,
+        ts_ns=frame.ts_ns,
+        text=text,
+        sentence=True,
+        language=language,
+    )

@@ -1,15 +1,22 @@
 """Azure speech-to-text through the Azure Speech SDK: continuous recognition of one utterance.
 
 Each utterance gets its own recognizer fed through a push stream at the utterance's own rate
-(16-bit mono PCM; rates other than 8 and 16 kHz are resampled to 16 kHz). The audio is pushed
-whole, the stream closed, and the ``recognized`` results are collected until the SDK stops the
-session, which it does once the service has answered for the end of the stream. The text is
-the results' ``DisplayText`` joined (without spaces for languages written without them).
+(16-bit mono PCM; rates other than 8 and 16 kHz are resampled to 16 kHz), in the call's
+language (a bare language code is recognized in its usual locale: ``yue`` in ``zh-HK``).
+The recognizer's ``recognizing`` events are the interim transcripts, its ``recognized``
+results are collected until the SDK stops the session, which it does once the service has
+answered for the end of the stream. The text is the results' ``DisplayText`` joined (without
+spaces for languages written without them).
 
-``result_timeout_s`` runs from the end of the pushed audio to the session's end (the service's
-whole answer); while the WebSocket is not open yet, ``connect_timeout_s`` from the start is
-allowed instead if it is later. The time
-from the end of the pushed audio to the final result is kept in ``last_latency_s``.
+:meth:`AzureSTT.open` streams (:class:`~callweaver.services.stt.StreamingSTT`): the
+recognizer starts at the start of speech, gets the audio as the caller speaks, and the
+stream is closed at :meth:`~_Stream.finish`; the service has heard the utterance by then.
+:meth:`AzureSTT.transcribe` is the same stream with the whole utterance pushed at once.
+
+``result_timeout_s`` runs from the end of the audio (``finish``) to the session's end (the
+service's whole answer); while the WebSocket is not open yet, ``connect_timeout_s`` from the
+start is allowed instead if it is later. The time from the end of the audio to the final
+result is kept in ``last_latency_s``.
 
 A recognizer is torn down (stopped, its signals disconnected, released) by one worker thread
 after its result is returned: stopping one that is still waiting for the service, or
@@ -20,11 +27,13 @@ releasing it, can take seconds in the SDK.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import Field
 
-from callweaver.audio.resample import resample
+from callweaver.audio.resample import Resampler, resample
 from callweaver.errors import ProviderError
 from callweaver.services.azure_common import (
     LOCALES,
@@ -41,7 +50,7 @@ from callweaver.services.azure_common import (
     speech_config,
     speechsdk,
 )
-from callweaver.services.stt import Transcript, Utterance
+from callweaver.services.stt import STTStream, Transcript, Utterance
 
 # The locale to recognize a bare language code in (else the first one listed in LOCALES)
 _DEFAULT_LOCALE = {
@@ -110,6 +119,7 @@ class _Recognition:
         self.queue = queue
         r, c, h = self.recognizer, self.connection, bridge.handler
         self.signals = [
+            (r.recognizing, h("recognizing", lambda e: e.result.text)),
             (r.recognized, h("recognized", lambda e: (e.result.reason.name, e.result.text))),
             (r.canceled, h("canceled", _cancellation)),
             (r.session_stopped, h("stopped", lambda e: None)),
@@ -122,8 +132,12 @@ class _Recognition:
     def start(self) -> None:
         self.recognizer.start_continuous_recognition_async().get()
 
-    def push(self, pcm: bytes) -> None:
+    def write(self, pcm: bytes) -> None:
+        """Hand audio to the SDK's push stream: it copies it into its own buffer and its own
+        thread sends it, so this takes microseconds and may run on the loop."""
         self.stream.write(pcm)
+
+    def end(self) -> None:
         self.stream.close()
 
     def close(self) -> None:
@@ -190,10 +204,14 @@ class AzureSTT:
             self._reaper.submit(spare.close)
         await self._reaper.aclose()
 
+    def open(self, language: str, sample_rate: int) -> STTStream:
+        """Start recognizing an utterance as it is spoken (see the module docstring)."""
+        return _Stream(self, language or self.params.language, sample_rate)
+
     async def transcribe(self, utterance: Utterance) -> Transcript:
         """Recognize one utterance (see the module docstring)."""
         language = utterance.language or self.params.language
-        locale = self._locale(language)
+        self._locale(language)
         if len(utterance.pcm) % 2:
             raise ProviderError(
                 self.name,
@@ -205,16 +223,9 @@ class AzureSTT:
         pcm, rate = utterance.pcm, utterance.sample_rate
         if rate not in _RATES:
             pcm, rate = resample(pcm, rate, 16000), 16000
-        self._rate = rate
-        recognition = self._take_spare(locale, rate)
-        if recognition is None:
-            recognition = await self._build(locale, rate)
-        try:
-            texts = await self._recognize(recognition, pcm)
-        finally:
-            self._reaper.submit(recognition.close)
-        sep = "" if primary(locale) in _UNSPACED else " "
-        return Transcript(sep.join(texts), language)
+        stream = _Stream(self, language, rate)
+        stream.push(pcm)
+        return await stream.finish()
 
     # -- internals ------------------------------------------------------------------------
 
@@ -254,33 +265,128 @@ class AzureSTT:
         except (RuntimeError, ValueError) as exc:  # the SDK refuses the configuration
             raise self._sdk_error("cannot set up", exc, retryable=False) from None
 
-    async def _recognize(self, recognition: _Recognition, pcm: bytes) -> list[str]:
-        p = self.params
+
+class _Stream:
+    """One utterance streamed to its recognizer (:meth:`AzureSTT.open`).
+
+    Its whole life is one task, :meth:`_run`, owned by the stream and ended by :meth:`finish`
+    or :meth:`cancel`: take the spare recognizer or build one, start it, hand it the audio
+    pushed meanwhile, then read the SDK's events until the session stops. Audio pushed
+    before the recognizer has started waits in ``_pending``; after, it goes straight to the
+    SDK's push stream."""
+
+    def __init__(self, stt: AzureSTT, language: str, sample_rate: int) -> None:
+        self._stt = stt
+        self._language = language
+        rate = sample_rate if sample_rate in _RATES else 16000
+        self._resampler = Resampler(sample_rate, rate) if rate != sample_rate else None
+        self._pending: list[bytes] = []
+        self._recognition: _Recognition | None = None
+        self._live = False  # started: pushed audio goes straight to the SDK
+        self._ended = False  # the SDK's push stream is closed
+        self._finished_at: float | None = None  # loop time of finish()
+        self._partials: asyncio.Queue[Transcript | None] = asyncio.Queue()
+        self._task = asyncio.ensure_future(self._run(rate))
+        self._task.add_done_callback(_retrieve)
+
+    def push(self, pcm: bytes) -> None:
+        if self._finished_at is not None or self._task.done():
+            return
+        if self._resampler is not None:
+            pcm = self._resampler.process(pcm)
+        self._write(pcm)
+
+    def _write(self, pcm: bytes) -> None:
+        if not pcm:
+            return
+        if self._live and self._recognition is not None:
+            with contextlib.suppress(RuntimeError):  # a broken session: its events say so
+                self._recognition.write(pcm)
+        else:
+            self._pending.append(pcm)
+
+    async def partials(self) -> AsyncIterator[Transcript]:
+        while (partial := await self._partials.get()) is not None:
+            yield partial
+        self._partials.put_nowait(None)  # for a reader that comes back
+
+    async def finish(self) -> Transcript:
+        if self._finished_at is None and not self._task.done():
+            if self._resampler is not None:
+                self._write(self._resampler.flush())
+            self._finished_at = asyncio.get_running_loop().time()
+            if self._recognition is not None:
+                self._recognition.queue.put_nowait(("finish", None))
+        return await self._task  # cancelling this cancels the stream
+
+    async def cancel(self) -> None:
+        self._task.cancel()
+        await asyncio.wait([self._task])
+
+    # -- the task ---------------------------------------------------------------------------
+
+    async def _run(self, rate: int) -> Transcript:
+        stt = self._stt
         loop = asyncio.get_running_loop()
         begun = loop.time()
         try:
+            locale = stt._locale(self._language)
+            stt._rate = rate
+            recognition = stt._take_spare(locale, rate)
+            if recognition is None:
+                recognition = await _build(stt, locale, rate)
+            self._recognition = recognition
+            try:
+                texts = await self._recognize(recognition, locale, begun)
+            finally:
+                stt._reaper.submit(recognition.close)
+        finally:
+            self._partials.put_nowait(None)
+        sep = "" if primary(locale) in _UNSPACED else " "
+        return Transcript(sep.join(texts), self._language)
+
+    async def _recognize(self, recognition: _Recognition, locale: str, begun: float) -> list[str]:
+        stt, p = self._stt, self._stt.params
+        loop = asyncio.get_running_loop()
+        try:
             async with asyncio.timeout(p.connect_timeout_s):
                 await blocking(recognition.start)
-            await blocking(recognition.push, pcm)
         except TimeoutError:
             raise ProviderError(
-                self.name,
+                stt.name,
                 f"recognition did not start within {p.connect_timeout_s} s",
                 retryable=True,
             ) from None
         except RuntimeError as exc:
-            raise self._sdk_error("recognition failed", exc) from None
-        pushed = loop.time()
+            raise stt._sdk_error("recognition failed", exc) from None
+        pending, self._pending = self._pending, []
+        self._live = True
+        try:
+            for pcm in pending:
+                recognition.write(pcm)
+        except RuntimeError as exc:
+            raise stt._sdk_error("recognition failed", exc) from None
+        sep = "" if primary(locale) in _UNSPACED else " "
         texts: list[str] = []
         final: float | None = None
         while True:
-            until = pushed + p.result_timeout_s
+            if self._finished_at is not None and not self._ended:
+                self._ended = True
+                await blocking(recognition.end)
+            # while the caller speaks there is no result to wait for: only the connection
+            until: float | None = None
+            if self._finished_at is not None:
+                until = self._finished_at + p.result_timeout_s
             if not recognition.connected:
-                until = max(until, begun + p.connect_timeout_s)
-            item = await next_event(recognition.queue, until)
+                until = max(until or 0.0, begun + p.connect_timeout_s)
+            item: tuple[str, Any] | None
+            if until is None:
+                item = await recognition.queue.get()
+            else:
+                item = await next_event(recognition.queue, until)
             if item is None:
                 raise ProviderError(
-                    self.name,
+                    stt.name,
                     f"no final result within {p.result_timeout_s} s after the audio"
                     if recognition.connected
                     else f"no connection within {p.connect_timeout_s} s",
@@ -289,18 +395,53 @@ class AzureSTT:
             kind, payload = item
             if kind == "connected":
                 recognition.connected = True
+            elif kind == "recognizing":
+                if payload:
+                    self._partials.put_nowait(
+                        Transcript(sep.join([*texts, payload]), self._language)
+                    )
             elif kind == "recognized":
                 reason, text = payload
                 final = loop.time()
                 if reason == "RecognizedSpeech" and text:
                     texts.append(text)
+                    self._partials.put_nowait(Transcript(sep.join(texts), self._language))
             elif kind == "canceled":
                 reason, code, details = payload
                 if reason != "EndOfStream":
-                    raise provider_error(self.name, self._key, code, details or reason)
+                    raise provider_error(stt.name, stt._key, code, details or reason)
             elif kind == "stopped":
+                if self._finished_at is None:  # the audio still coming would go nowhere
+                    raise ProviderError(
+                        stt.name, "the session stopped before the audio ended", retryable=True
+                    )
                 break
             elif kind == "error":
-                raise ProviderError(self.name, f"unreadable SDK event: {payload}", retryable=True)
-        self.last_latency_s = (final if final is not None else loop.time()) - pushed
+                raise ProviderError(stt.name, f"unreadable SDK event: {payload}", retryable=True)
+        assert self._finished_at is not None
+        end = final if final is not None and final > self._finished_at else loop.time()
+        stt.last_latency_s = end - self._finished_at
         return texts
+
+
+async def _build(stt: AzureSTT, locale: str, rate: int) -> _Recognition:
+    """``stt._build``, except that a recognizer whose stream was cancelled while it was
+    being built (in a worker thread, which runs on) is released once built."""
+    build = asyncio.ensure_future(stt._build(locale, rate))
+    try:
+        return await asyncio.shield(build)
+    except asyncio.CancelledError:
+        build.add_done_callback(lambda done: _release_built(stt, done))
+        raise
+
+
+def _release_built(stt: AzureSTT, build: asyncio.Future[_Recognition]) -> None:
+    if not build.cancelled() and build.exception() is None:
+        stt._reaper.submit(build.result().close)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """A stream's failure is raised by finish(); one that nobody finished is not an error
+    for the event loop to report."""
+    if not task.cancelled():
+        task.exception()

@@ -12,12 +12,21 @@ accepts and never answers costs 80 s); ``connect_timeout_s`` on top of it is our
 the first chunk, and ``idle_timeout_s`` bounds a stall between chunks.
 
 The words' offsets in the audio (``last_word_boundaries``, seconds and word) are kept for the
-last synthesis: what the caller heard before a barge-in can be told from them.
+last synthesis: what the caller heard before a barge-in can be told from them; each word also
+rides on the next audio chunk (:attr:`Speech.text`).
+
+Text streams (:meth:`AzureTTS.synthesize_stream`, an LLM's tokens) use the SDK's text-stream
+input, which only the ``/cognitiveservices/websocket/v2`` endpoint serves: a second
+synthesizer on that endpoint, with the voice in its config (no SSML), built on first use.
+Each piece goes out as a USP ``text.piece`` as it arrives, the end of the text as
+``text.end``; the audio comes back as for SSML. The first-audio timeout runs from the end of
+the text (the service waits for enough text to speak, and a slow LLM is not its fault).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from collections import deque
@@ -126,13 +135,16 @@ class _Synthesizer:
     """The SDK's synthesizer, its connection and every signal connected to them. Built and
     closed in a worker thread: closing drops the last references, so the SDK releases there."""
 
-    def __init__(self, params: AzureTTSParams, bridge: Bridge) -> None:
-        config = speech_config(params)
+    def __init__(
+        self, params: AzureTTSParams, bridge: Bridge, *, text_stream: bool = False
+    ) -> None:
+        config = _stream_config(params) if text_stream else speech_config(params)
         member, _, _ = _FORMATS[params.output_format]
         config.set_speech_synthesis_output_format(
             getattr(speechsdk.SpeechSynthesisOutputFormat, member)
         )
-        timeout_ms = str(round(params.first_audio_timeout_s * 1000))
+        # a text stream's first audio waits for the text: ours is the timeout (from its end)
+        timeout_ms = str(60_000 if text_stream else round(params.first_audio_timeout_s * 1000))
         config.set_property_by_name("SpeechSynthesis_FirstChunkTimeoutMs", timeout_ms)
         config.set_property_by_name("SpeechSynthesis_MaxRetryTimes", "0")
         self.synthesizer: Any = speechsdk.SpeechSynthesizer(speech_config=config, audio_config=None)
@@ -155,6 +167,20 @@ class _Synthesizer:
         self.signals = []
         self.connection = None
         self.synthesizer = None
+
+
+def _stream_config(params: AzureTTSParams) -> Any:
+    """A ``SpeechConfig`` on the v2 endpoint (text-stream input), speaking ``voice``."""
+    if params.host is not None:
+        root = params.host.rstrip("/")
+    else:
+        root = f"wss://{params.region}.tts.speech.microsoft.com"
+    config = speechsdk.SpeechConfig(
+        endpoint=f"{root}/cognitiveservices/websocket/v2",
+        subscription=params.key.get_secret_value(),
+    )
+    config.speech_synthesis_voice_name = params.voice
+    return config
 
 
 def _cancellation(event: Any) -> tuple[str, tuple[str, str, str]]:
@@ -185,6 +211,8 @@ class AzureTTS:
         self._key = params.key.get_secret_value()
         _, self._rate, self._mulaw = _FORMATS[params.output_format]
         self._synth: _Synthesizer | None = None
+        self._stream_synth: _Synthesizer | None = None  # the v2 endpoint's, for text streams
+        self.streams_text = True
         self._connected = False
         self._connection_changed = asyncio.Event()
         self._build_lock = asyncio.Lock()
@@ -214,10 +242,12 @@ class AzureTTS:
     async def aclose(self) -> None:
         """Disconnect every signal and release the synthesizer (its WebSocket with it)."""
         async with self._build_lock:
-            synth, self._synth = self._synth, None
+            synths = (self._synth, self._stream_synth)
+            self._synth = self._stream_synth = None
             self._connected = False
-        if synth is not None:
-            await blocking(synth.close)
+        for synth in synths:
+            if synth is not None:
+                await blocking(synth.close)
 
     async def synthesize(self, text: str, language: str = "") -> AsyncIterator[Speech]:
         """Speak ``text`` with the configured voice, chunk by chunk as the audio arrives.
@@ -254,17 +284,76 @@ class AzureTTS:
                     async with asyncio.timeout(_SETTLE_S):
                         await blocking(future.get)
 
+    async def synthesize_stream(
+        self, texts: AsyncIterator[str], language: str = ""
+    ) -> AsyncIterator[Speech]:
+        """Speak text as it is written (see the module docstring): each piece of ``texts``
+        goes to the service as it comes, audio is yielded as it arrives. An error of
+        ``texts`` itself is raised as it is."""
+        async with self._lock:
+            synth = await self._synthesizer(text_stream=True)
+            turn = _Turn()
+            self._turn = turn
+            self.last_word_boundaries = []
+            self.last_first_audio_s = None
+            started = time.monotonic()
+            try:
+                request = speechsdk.SpeechSynthesisRequest(
+                    input_type=speechsdk.SpeechSynthesisRequestInputType.TextStream
+                )
+                future = await blocking(synth.synthesizer.speak_async, request)
+            except RuntimeError as exc:
+                self._turn = None
+                raise self._sdk_error("cannot start the synthesis", exc) from None
+            # The writer is this generator's own task, cancelled and awaited in `finally`
+            writer = asyncio.ensure_future(self._write(request, texts, turn))
+            try:
+                async for speech in self._audio(turn, started, streamed=True):
+                    yield speech
+            finally:
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
+                self._turn = None
+                if turn.result_id is not None:
+                    self._finished.append(turn.result_id)
+                if not turn.ended:
+                    with suppress(RuntimeError):
+                        request.input_stream.close()
+                    await self._stop(synth)
+                with suppress(TimeoutError, RuntimeError):
+                    async with asyncio.timeout(_SETTLE_S):
+                        await blocking(future.get)
+
+    async def _write(self, request: Any, texts: AsyncIterator[str], turn: _Turn) -> None:
+        """Send the text as it comes, then its end; tell the receiver (its timeout)."""
+        try:
+            async for piece in texts:
+                if piece:
+                    request.input_stream.write(piece)  # queued by the SDK: does not block
+        except Exception as exc:  # the text source failed: the receiver raises it
+            turn.queue.put_nowait(("source", exc))
+            raise
+        finally:
+            request.input_stream.close()
+        turn.queue.put_nowait(("input-ended", None))
+
     # -- internals ------------------------------------------------------------------------
 
-    async def _synthesizer(self) -> _Synthesizer:
+    async def _synthesizer(self, *, text_stream: bool = False) -> _Synthesizer:
         async with self._build_lock:
-            if self._synth is None:
+            synth = self._stream_synth if text_stream else self._synth
+            if synth is None:
                 bridge = Bridge(asyncio.get_running_loop(), self._dispatch)
+                build = functools.partial(_Synthesizer, text_stream=text_stream)
                 try:
-                    self._synth = await blocking(_Synthesizer, self.params, bridge)
+                    synth = await blocking(build, self.params, bridge)
                 except (RuntimeError, ValueError) as exc:  # the SDK refuses the configuration
                     raise self._sdk_error("cannot set up", exc, retryable=False) from None
-            return self._synth
+                if text_stream:
+                    self._stream_synth = synth
+                else:
+                    self._synth = synth
+            return synth
 
     def _sdk_error(self, what: str, exc: Exception, *, retryable: bool = True) -> ProviderError:
         return ProviderError(
@@ -297,17 +386,29 @@ class AzureTTS:
         if result_id == turn.result_id:
             turn.queue.put_nowait((kind, payload))
 
-    async def _audio(self, turn: _Turn, started: float) -> AsyncIterator[Speech]:
+    async def _audio(
+        self, turn: _Turn, started: float, *, streamed: bool = False
+    ) -> AsyncIterator[Speech]:
         p = self.params
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + p.connect_timeout_s + p.first_audio_timeout_s
+        first_s = p.connect_timeout_s + p.first_audio_timeout_s
+        # a text stream owes its first audio only once the text has ended
+        writing = streamed  # no deadline while the text is being written
+        deadline = float("inf") if writing else loop.time() + first_s
         carry = b""
         total = 0
+        words: list[str] = []  # spoken from the next chunk on
         while True:
             item = await next_event(turn.queue, deadline)
             if item is None:
                 raise self._timeout(total)
             kind, payload = item
+            if kind == "input-ended":
+                writing = False
+                deadline = loop.time() + (p.idle_timeout_s if total else first_s)
+                continue
+            if kind == "source":
+                raise payload
             if kind == "audio" and payload:
                 if self.last_first_audio_s is None:
                     self.last_first_audio_s = time.monotonic() - started
@@ -319,12 +420,15 @@ class AzureTTS:
                     cut = len(data) // 2 * 2
                     pcm, carry = data[:cut], data[cut:]
                 if pcm:
-                    yield Speech(pcm, self._rate)
-                deadline = loop.time() + p.idle_timeout_s
+                    yield Speech(pcm, self._rate, "".join(words))
+                    words = []
+                if not writing:
+                    deadline = loop.time() + p.idle_timeout_s
             elif kind == "word":
                 offset, word, is_word = payload
                 if is_word:
                     self.last_word_boundaries.append((offset, word))
+                    words.append(word + " ")
             elif kind == "completed":
                 turn.ended = True
                 break

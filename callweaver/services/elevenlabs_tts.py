@@ -11,7 +11,11 @@ SDK's only WebSocket helper is synchronous and forces ``wss``).
   a first ``{"text": " "}`` message with the voice settings and the generation schedule, the
   text, a flush, then ``{"text": ""}``; the server answers with base64 audio messages, then
   ``{"isFinal": true}``, and closes with 1000. :meth:`ElevenLabsTTS.synthesize_stream` sends
-  text pieces as they come (LLM tokens), so that speech starts before the reply is written.
+  text pieces as they come (LLM tokens), so that speech starts before the reply is written:
+  the server generates once ``chunk_length_schedule`` characters are buffered, and the first
+  sentence is flushed as soon as it is complete (a short first sentence does not wait for
+  the schedule). Each audio message's ``alignment`` (the characters it speaks) rides along
+  as :attr:`Speech.text`, so a stream that breaks mid-way can resume where speech stopped.
 
 The audio is asked for as raw PCM16 (``pcm_*``) or G.711 mu-law (``ulaw_8000``, decoded here to
 PCM16 at 8 kHz); chunks are handed on as they arrive, and a PCM sample split between two
@@ -57,6 +61,7 @@ from callweaver.services.elevenlabs_wire import (
 )
 from callweaver.services.http import provider_client
 from callweaver.services.tts import Speech
+from callweaver.text.sentences import SentenceSplitter
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -191,6 +196,8 @@ class ElevenLabsTTS:
         self.name = name
         self.languages: frozenset[str] = FLASH_V2_5_LANGUAGES
         self.sample_rate = sample_rate(params.output_format)
+        # only the WebSocket speaks text as it comes; over HTTP the pieces are gathered
+        self.streams_text = params.transport == "websocket"
         self._key = params.api_key.get_secret_value()
         self._http: httpx.AsyncClient | None = None
         if params.transport == "websocket":
@@ -375,7 +382,7 @@ class ElevenLabsTTS:
                     received += len(data)
                     state.last_audio = loop.time()
                     if pcm := decoder.feed(data):
-                        yield Speech(pcm, decoder.sample_rate)
+                        yield Speech(pcm, decoder.sample_rate, _aligned(message))
                 if message.get("isFinal"):
                     break
                 if not audio and (message.get("error") or message.get("message")):
@@ -442,9 +449,14 @@ class ElevenLabsTTS:
         try:
             await ws.send(json.dumps(init))
             if state.streamed:
+                first: SentenceSplitter | None = SentenceSplitter()  # to the first sentence
                 async for piece in texts:
                     if piece:  # an empty text would end the input
-                        await ws.send(json.dumps({"text": piece}))
+                        message: dict[str, Any] = {"text": piece}
+                        if first is not None and first.push(piece):
+                            message["flush"] = True  # speak it now, not at the schedule
+                            first = None
+                        await ws.send(json.dumps(message))
                         state.spoke = state.spoke or speakable(piece)
                 await ws.send(json.dumps({"text": " ", "flush": True}))
             else:
@@ -556,3 +568,12 @@ class ElevenLabsTTS:
 
 async def _one(text: str) -> AsyncIterator[str]:
     yield text
+
+
+def _aligned(message: dict[str, Any]) -> str:
+    """The characters an audio message speaks (its ``alignment``), "" when not given."""
+    alignment = message.get("alignment")
+    chars = alignment.get("chars") if isinstance(alignment, dict) else None
+    if not isinstance(chars, list):
+        return ""
+    return "".join(c for c in chars if isinstance(c, str))

@@ -24,6 +24,18 @@ order:
 - TTS hedging (``hedge_after_s``): when the provider has sent no audio after that long, the
   next one starts on the same sentence too; the first to pass wins, the other is cancelled
   and its cost counted;
+- a TTS text stream (:meth:`FailoverTTS.synthesize_stream`, an LLM's tokens) goes to one
+  provider at a time, as a stream if it takes one, else sentence by sentence
+  (:mod:`.text_stream`); its first-audio timeout runs from the first complete sentence (or
+  the end of the text), and it is not hedged. Before the first audio the next provider gets
+  the whole text so far, then the rest; after it (the one exception to the rule above) the
+  next provider takes over at the next sentence boundary after what the caller heard, as far
+  as the provider tells (ElevenLabs' alignment, Azure's word boundaries; otherwise estimated
+  from the audio's duration): the sentence in progress is cut rather than repeated;
+- an STT stream (``FailoverSTT.open``) goes to the first provider that may take the request
+  if it streams; when that stream fails, up to and including its ``finish`` (an error, no
+  final transcript within the timeout), the whole utterance goes to the next providers'
+  ``transcribe``: the caller's words are never lost to a broken stream;
 - when every provider failed or was skipped, :class:`~callweaver.errors.ProvidersExhausted`
   says what each one did; the node then falls back (spoken fallback audio, a fallback reply).
 
@@ -43,8 +55,9 @@ from callweaver.audio.levels import level_dbfs, speech_problem
 from callweaver.errors import ProviderError, ProvidersExhausted
 from callweaver.services.health import CircuitBreaker, ProviderHealth, shared_health
 from callweaver.services.llm import LLM, Message
-from callweaver.services.stt import STT, Transcript, Utterance
-from callweaver.services.tts import TTS, Speech
+from callweaver.services.stt import STT, STTStream, Transcript, Utterance, streaming
+from callweaver.services.text_stream import TextStream, by_sentence, heard_chars, resume_at
+from callweaver.services.tts import TTS, Speech, StreamingTTS, streams_text
 
 P = TypeVar("P")
 
@@ -211,14 +224,32 @@ class Failover(Generic[P]):
 
 
 class FailoverSTT(Failover[STT]):
-    """An STT over several; the first-result timeout covers the whole transcription."""
+    """An STT over several; the first-result timeout covers the whole transcription (for a
+    stream: from its ``finish`` to the final transcript)."""
 
     stage = "stt"
 
     async def transcribe(self, utterance: Utterance) -> Transcript:
         attempts: list[tuple[str, str]] = []
         candidates = self._candidates(utterance.language, attempts)
-        for i, provider in enumerate(candidates):
+        return await self._transcribe(utterance, candidates, 0, attempts)
+
+    def open(self, language: str, sample_rate: int) -> FailoverSTTStream:
+        """Stream an utterance through the first provider that may take it, when that one
+        streams (:attr:`FailoverSTTStream.live`); otherwise the stream only keeps the audio
+        and ``finish`` transcribes it as :meth:`transcribe` would."""
+        return FailoverSTTStream(self, language, sample_rate)
+
+    async def _transcribe(
+        self,
+        utterance: Utterance,
+        candidates: Sequence[STT],
+        start: int,
+        attempts: list[tuple[str, str]],
+    ) -> Transcript:
+        """Transcribe with ``candidates[start:]`` in turn."""
+        for i in range(start, len(candidates)):
+            provider = candidates[i]
             breaker = self._admit(provider, attempts)
             if breaker is None:
                 continue
@@ -234,6 +265,95 @@ class FailoverSTT(Failover[STT]):
             self._succeeded(provider, breaker, switched=i > 0)
             return result
         raise ProvidersExhausted(self.stage, attempts)
+
+
+class FailoverSTTStream:
+    """An utterance streamed through a :class:`FailoverSTT` (see :meth:`FailoverSTT.open`).
+
+    It keeps the audio pushed, for the providers after a failed stream; ``finish`` may be
+    given the utterance to hand them instead (the STT node's, cut at the end of speech)."""
+
+    def __init__(self, failover: FailoverSTT, language: str, sample_rate: int) -> None:
+        self._failover = failover
+        self.language, self.sample_rate = language, sample_rate
+        self._attempts: list[tuple[str, str]] = []
+        self._candidates = failover._candidates(language, self._attempts)
+        self._audio = bytearray()
+        self._next = len(self._candidates)  # where transcribe() takes over
+        self._inner: tuple[STT, CircuitBreaker, STTStream] | None = None  # until its verdict
+        self._stream: STTStream | None = None  # the provider's stream, for its partials
+        self._done = False
+        for i, provider in enumerate(self._candidates):
+            breaker = failover._admit(provider, self._attempts)
+            if breaker is None:
+                continue
+            streamer = streaming(provider)
+            if streamer is None:  # the provider to try first does not stream
+                breaker.release()
+                self._next = i
+            else:
+                self._stream = streamer.open(language, sample_rate)
+                self._inner = (provider, breaker, self._stream)
+                self._next = i + 1
+            break
+
+    @property
+    def live(self) -> bool:
+        """Is a provider hearing the utterance as it is pushed?"""
+        return self._stream is not None
+
+    def push(self, pcm: bytes) -> None:
+        if self._done:
+            return
+        self._audio += pcm
+        if self._inner is not None:
+            self._inner[2].push(pcm)
+
+    async def partials(self) -> AsyncIterator[Transcript]:
+        """The streaming provider's interim transcripts; none once it has failed."""
+        if self._stream is None:
+            return
+        with contextlib.suppress(Exception):
+            async for partial in self._stream.partials():
+                yield partial
+
+    async def finish(self, utterance: Utterance | None = None) -> Transcript:
+        """The final transcript: from the stream, else from the next providers, which get
+        ``utterance`` (default: the audio pushed). Raises
+        :class:`~callweaver.errors.ProvidersExhausted`."""
+        self._done = True
+        failover = self._failover
+        if utterance is None:
+            utterance = Utterance(bytes(self._audio), self.sample_rate, self.language)
+        self._audio = bytearray()
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            provider, breaker, stream = inner
+            at = self._next - 1
+            try:
+                async with asyncio.timeout(failover.first_timeout_s):
+                    result = await stream.finish()
+            except (Exception, TimeoutError) as exc:
+                await stream.cancel()
+                rest = self._candidates[self._next :]
+                failover._failed(provider, breaker, exc, self._attempts, rest)
+            except asyncio.CancelledError:
+                breaker.release()
+                raise
+            else:
+                failover._succeeded(provider, breaker, switched=at > 0)
+                return result
+        return await failover._transcribe(utterance, self._candidates, self._next, self._attempts)
+
+    async def cancel(self) -> None:
+        """Abandon the utterance: the streaming provider is not blamed."""
+        self._done = True
+        self._audio = bytearray()
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            _, breaker, stream = inner
+            breaker.release()
+            await stream.cancel()
 
 
 @dataclass(slots=True)
@@ -276,14 +396,24 @@ class _StreamFailover(Failover[P]):
         """What a thrown-away request cost, in characters."""
         return 0
 
+    def _hedgeable(self, request: Any) -> bool:
+        return True
+
+    def _arm(self, request: Any, timer: asyncio.Timeout) -> Callable[[], None]:
+        """Start the first-result timeout (now, by default); returns what undoes the arming."""
+        timer.reschedule(asyncio.get_running_loop().time() + self.first_timeout_s)
+        return lambda: None
+
     async def _acquire(self, provider: P, request: Any) -> _Opened:
         """Open ``provider``'s stream and wait for its first items (within the timeout) and
         their check; on any failure or cancellation the stream is closed."""
         stream = self._open(provider, request)
         first: list[Any] = []
         done = False
+        disarm: Callable[[], None] = lambda: None  # noqa: E731
         try:
-            async with asyncio.timeout(self.first_timeout_s):
+            async with asyncio.timeout(None) as timer:
+                disarm = self._arm(request, timer)
                 while not self._enough(first):
                     try:
                         first.append(await anext(stream))
@@ -296,11 +426,23 @@ class _StreamFailover(Failover[P]):
         except BaseException:
             await _close(stream)
             raise
+        finally:
+            disarm()
         return _Opened(stream, first, done)
 
-    async def _stream(self, request: Any, language: str) -> AsyncIterator[Any]:
+    async def _stream(
+        self,
+        request: Any,
+        language: str,
+        *,
+        skip: Sequence[P] = (),
+        on_winner: Callable[[P], None] | None = None,
+    ) -> AsyncIterator[Any]:
+        """The request's items from the first provider that delivers (module docstring);
+        ``skip``: providers not to try (they failed this request already); ``on_winner`` is
+        told which provider delivers."""
         attempts: list[tuple[str, str]] = []
-        candidates = self._candidates(language, attempts)
+        candidates = [p for p in self._candidates(language, attempts) if p not in skip]
         queue = list(enumerate(candidates))  # (index among the candidates, provider)
         running: dict[asyncio.Task[_Opened], tuple[int, P, CircuitBreaker]] = {}
         winner: tuple[int, P, CircuitBreaker, _Opened] | None = None
@@ -318,7 +460,9 @@ class _StreamFailover(Failover[P]):
         try:
             start_next()
             while running and winner is None:
-                hedge = self.hedge_after_s if len(running) == 1 and queue else None
+                hedge = None
+                if len(running) == 1 and queue and self._hedgeable(request):
+                    hedge = self.hedge_after_s
                 done, _ = await asyncio.wait(
                     running, timeout=hedge, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -353,6 +497,8 @@ class _StreamFailover(Failover[P]):
         if winner is None:
             raise ProvidersExhausted(self.stage, attempts)
         i, provider, breaker, opened = winner
+        if on_winner is not None:
+            on_winner(provider)
         # the stream is this provider's now
         try:
             for item in opened.first:
@@ -429,10 +575,37 @@ class FailoverTTS(_StreamFailover[TTS]):
         self.hedge_after_s = hedge_after_s
 
     def _cost(self, request: Any) -> int:
+        if isinstance(request, _TextRequest):
+            return len(request.stream.text) - request.start
         text, _ = request
         return len(text)
 
+    def _hedgeable(self, request: Any) -> bool:
+        return not isinstance(request, _TextRequest)
+
+    def _arm(self, request: Any, timer: asyncio.Timeout) -> Callable[[], None]:
+        """A text stream owes its first audio only once there is something to speak."""
+        if not isinstance(request, _TextRequest):
+            return super()._arm(request, timer)
+        stream, start = request.stream, request.start
+        if stream.speakable_from(start):
+            return super()._arm(request, timer)
+
+        def check() -> None:
+            if stream.speakable_from(start):
+                stop()
+                super(FailoverTTS, self)._arm(request, timer)
+
+        stop = stream.watch(check)
+        return stop
+
     def _open(self, provider: TTS, request: Any) -> AsyncIterator[Speech]:
+        if isinstance(request, _TextRequest):
+            texts = request.stream.read(request.start)
+            if streams_text(provider):
+                streaming: StreamingTTS = provider  # type: ignore[assignment]
+                return streaming.synthesize_stream(texts, request.language)
+            return by_sentence(provider, texts, request.language)
         text, language = request
         return provider.synthesize(text, language)
 
@@ -454,3 +627,63 @@ class FailoverTTS(_StreamFailover[TTS]):
 
     def synthesize(self, text: str, language: str = "") -> AsyncIterator[Speech]:
         return self._stream((text, language), language)
+
+    @property
+    def streams_text(self) -> bool:
+        """Does the provider tried first take a text stream? (The others serve one too.)"""
+        return streams_text(self._order()[0])
+
+    async def synthesize_stream(
+        self, texts: AsyncIterator[str], language: str = ""
+    ) -> AsyncIterator[Speech]:
+        """Speak a text stream (module docstring: failover of a text stream)."""
+        stream = TextStream(texts)
+        pump = asyncio.ensure_future(stream.pump())  # owned here, cancelled in `finally`
+        failed: list[TTS] = []
+        start = 0
+        try:
+            while True:
+                if not await _anything_from(stream, start):
+                    return  # nothing (more) to say: no provider is asked
+                winner: list[TTS] = []
+                heard: list[Speech] = []
+                request = _TextRequest(stream, start, language)
+                try:
+                    async for speech in self._stream(
+                        request, language, skip=failed, on_winner=winner.append
+                    ):
+                        heard.append(speech)
+                        yield speech
+                    return
+                except ProviderError as exc:
+                    if isinstance(exc, ProvidersExhausted) or not winner:
+                        raise
+                    failed.append(winner[0])
+                    self.switches += 1
+                    if self.on_switch is not None:
+                        left = [p for p in self.providers if p not in failed]
+                        nxt = self._name(left[0]) if left else None
+                        reason = f"mid-stream: {_reason(exc)}"
+                        self.on_switch(Switch(self.stage, self._name(winner[0]), nxt, reason))
+                    start = await resume_at(stream, start + heard_chars(heard))
+        finally:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+
+
+async def _anything_from(stream: TextStream, start: int) -> bool:
+    """Wait until the text from ``start`` has something to say (False: it ended without)."""
+    while not any(c.isalnum() for c in stream.text[start:]):
+        if stream.ended:
+            return False
+        await stream.changed()
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class _TextRequest:
+    """A text stream to speak from ``start`` (an offset into its text)."""
+
+    stream: TextStream
+    start: int
+    language: str

@@ -1,8 +1,14 @@
 """The text-to-speech interface: a sentence in, its audio out as a stream of chunks.
 
-A TTS provider (piper, flite, espeak-ng, later the cloud ones) implements :class:`TTS`. The
-TTS node (:mod:`callweaver.processors.tts`) speaks the reply sentence by sentence, resampling
-each chunk to the transport's rate; the provider may be a :class:`~.failover.FailoverTTS`.
+A TTS provider (piper, flite, espeak-ng, the cloud ones) implements :class:`TTS`. The TTS node
+(:mod:`callweaver.processors.tts`) speaks the reply sentence by sentence, resampling each
+chunk to the transport's rate; the provider may be a :class:`~.failover.FailoverTTS`.
+
+A provider that can take text while it is still being written (ElevenLabs' ``stream-input``
+WebSocket, Azure's text stream) also implements :class:`StreamingTTS`: one stream of text
+pieces in (an LLM's tokens), audio out as soon as the provider has enough text to speak, so
+a long first sentence starts playing before it has been written to its end. Such a provider
+says so with ``streams_text`` (ElevenLabs over HTTP has the method but only gathers the text).
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ class Speech:
 
     pcm: bytes
     sample_rate: int
+    text: str = ""
+    """The text whose speech starts in this chunk, when the provider tells (ElevenLabs'
+    alignment, Azure's word boundaries); a text stream that breaks mid-way resumes after it."""
 
     @property
     def duration_s(self) -> float:
@@ -38,3 +47,29 @@ class TTS(Protocol):
         provider has it. Raises :class:`~callweaver.errors.ProviderError` (on the first
         ``__anext__`` or later)."""
         ...
+
+
+class StreamingTTS(TTS, Protocol):
+    """A provider that speaks text as it is written (see the module docstring)."""
+
+    streams_text: bool
+    """False when :meth:`synthesize_stream` only gathers the text first (no gain)."""
+
+    def synthesize_stream(
+        self, texts: AsyncIterator[str], language: str = ""
+    ) -> AsyncIterator[Speech]:
+        """Speak the pieces of ``texts`` as one utterance: each piece goes to the provider as
+        it arrives (pieces join as they are: spaces are the pieces' own), audio comes back
+        as soon as there is some; the end of ``texts`` ends the utterance. An error of
+        ``texts`` itself is raised as it is; the provider's are
+        :class:`~callweaver.errors.ProviderError`. The first-audio timeout runs from the end
+        of the input, or earlier from the provider's own rule (enough text buffered)."""
+        ...
+
+
+def streams_text(provider: object) -> bool:
+    """Does ``provider`` speak text as it arrives (:class:`StreamingTTS` with
+    ``streams_text``)?"""
+    return bool(getattr(provider, "streams_text", False)) and callable(
+        getattr(provider, "synthesize_stream", None)
+    )

@@ -49,7 +49,8 @@ class FileIO:
         self.frames_in = 0
         self.frames_out = 0
         self.conversation: list[tuple[int, str, str]] = []
-        """(turn, "caller" or "bot", text): what was heard and said, in order."""
+        """(turn, "caller", "interim" or "bot", text): what was heard (interim transcripts
+        too, as a streaming STT revised them while the caller spoke) and said, in order."""
         self.flushed_samples = 0
         self.parameters: dict[str, str] = {}
         """The call's parameters (``simulate --param``), as a phone call's would be."""
@@ -83,8 +84,9 @@ class FileIO:
     async def write(self, frame: Frame) -> None:
         """Lay reply audio on the outbound timeline; note transcripts and reply text."""
         if not isinstance(frame, OutputAudioFrame):
-            if isinstance(frame, TranscriptFrame) and frame.final:
-                self.conversation.append((frame.turn_id, "caller", frame.text))
+            if isinstance(frame, TranscriptFrame):
+                who = "caller" if frame.final else "interim"
+                self.conversation.append((frame.turn_id, who, frame.text))
             elif isinstance(frame, ReplyTextFrame):
                 self.conversation.append((frame.turn_id, "bot", frame.text))
             return
@@ -104,13 +106,16 @@ class FileIO:
         self._cursor = end
         self.frames_out += 1
 
-    async def flush(self) -> None:
-        """Barge-in: reply audio that has not played by now is dropped."""
+    async def flush(self) -> float:
+        """Barge-in: reply audio that has not played by now is dropped; returns its ms."""
         now = self._now_sample()
-        if self._cursor > now:
-            self.flushed_samples += self._cursor - now
-            self._out[now : self._cursor] = 0
-            self._cursor = now
+        if self._cursor <= now:
+            return 0.0
+        dropped = self._cursor - now
+        self.flushed_samples += dropped
+        self._out[now : self._cursor] = 0
+        self._cursor = now
+        return dropped * 1000 / self.audio.sample_rate
 
     def recording(self) -> Pcm:
         """The outbound side as mono PCM16, at least as long as the input."""
