@@ -1,6 +1,9 @@
 """Barge-in end to end: the caller talks over the bot's reply and the reply stops at once."""
 
 import asyncio
+import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -11,8 +14,9 @@ from callweaver.processors.energy_vad import EnergyVAD, EnergyVADParams
 from callweaver.runtime.clock import VirtualClock
 from callweaver.testing import tone
 from callweaver.transports.file import FileIO
-from callweaver.transports.wav import Pcm
+from callweaver.transports.wav import Pcm, read_wav, write_wav
 
+ROOT = Path(__file__).resolve().parent.parent
 RATE = 16000
 SILENT = float("-inf")
 
@@ -66,3 +70,60 @@ async def test_without_barge_in_the_reply_plays_to_its_end() -> None:
     out, io = await run_call(barge_in=False)
     assert voiced(out, 1.56, 2.46) == 1.0  # the whole 1.0 s reply
     assert io.flushed_samples == 0
+
+
+# -- what the caller heard: through callweaver simulate, a real LLM wire and flite ----------
+
+LONG = (
+    "We're open from eight in the morning to six in the evening on weekdays. "
+    "On Saturdays we open at nine and close at one. "
+    "We're closed on Sundays and on public holidays. "
+    "You can also book online at any time of the day."
+)
+
+
+async def test_the_conversation_keeps_only_what_the_caller_heard(tmp_path: Path) -> None:
+    """The caller cuts the long reply short: the model's next request carries the reply up
+    to the word where the audio stopped, and the report says what was heard."""
+    from fake_openai import FakeOpenAI
+    from fake_openai import Reply as LLMReply
+
+    audio = ROOT / "examples" / "audio"
+    first, second = read_wav(audio / "question-hours.wav"), read_wav(audio / "question-address.wav")
+    rate = first.sample_rate
+    gap = bytes(rate * 2 * 2)  # 2 s: the reply starts, then the caller speaks over it
+    caller = Pcm(first.data + gap + second.data + bytes(rate * 2 * 3), rate)
+    wav = tmp_path / "caller.wav"
+    write_wav(wav, caller)
+    async with FakeOpenAI(LLMReply(LONG)) as llm:
+        config = {
+            "name": "heard",
+            "transports": {"file": {"realtime": True, "tail_ms": 500}},
+            "pipeline": {"nodes": [
+                {"name": "vad", "type": "silero_vad", "params": {"stop_ms": 300}},
+                {"name": "stt", "type": "stt", "params": {"providers": ["whisper"]}},
+                {"name": "bot", "type": "llm", "params": {"providers": [
+                    {"type": "openai", "base_url": llm.base_url, "model": "gpt-fake"}]}},
+                {"name": "tts", "type": "tts", "params": {"providers": ["flite"]}},
+            ]},
+        }  # fmt: skip
+        path = tmp_path / "heard.yaml"
+        path.write_text(json.dumps(config))
+        report = tmp_path / "report.json"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "callweaver.cli", "simulate", str(path), "--audio", str(wav),
+            "--out", str(tmp_path / "out.wav"), "--json", str(report),
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(proc.communicate(), 120)
+        chats = llm.chats
+    assert proc.returncode == 0, stderr.decode()
+    data = json.loads(report.read_text())
+    heard = {t["turn"]: t["heard"] for t in data["turns"] if "heard" in t}
+    assert list(heard) == [1], data["turns"]
+    # about 2 s of the reply played before the caller's 200 ms of speech cut it
+    assert LONG.startswith(heard[1]) and 3 <= len(heard[1].split()) <= 12, heard
+    assert len(chats) == 2
+    messages = chats[1].body["messages"]
+    assistant = [m["content"] for m in messages if m["role"] == "assistant"]
+    assert assistant == [heard[1].rstrip(" .,") + "..."]

@@ -191,5 +191,8 @@ async def test_an_interrupt_stops_the_reply_in_flight(tmp_path: Path) -> None:
             await ws.send(json.dumps({"type": "prompt", "voicePrompt": "Thanks", "lang": "en-US",
                                       "last": True}))  # fmt: skip
             assert await reply(ws) == "Sure."  # the interrupted reply never said more
+        # the conversation keeps what Twilio says the caller heard of the cut reply
+        messages = llm.chats[-1].body["messages"]
+        assert [m["content"] for m in messages if m["role"] == "assistant"] == ["We open..."]
     finally:
         await llm.stop()

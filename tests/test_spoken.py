@@ -27,16 +27,16 @@ def test_a_cut_before_any_audio_heard_nothing() -> None:
     log = SpokenLog()
     log.add(2, "Hello there.", 800)
     log.cut(2, 0)
-    assert log.heard(2) == "Hello"  # the first word starts at 0: its start has played
-    log.cut(3, 0)
-    assert log.heard(3) == ""
+    assert log.heard(2) == ""
+    log.cut(3, 1)
+    assert log.heard(3) == ""  # nothing was said in turn 3
 
 
-def test_nothing_is_added_to_a_turn_after_its_cut() -> None:
+def test_what_is_added_after_the_cut_point_was_not_heard() -> None:
     log = SpokenLog()
     log.add(1, "One.", 500)
     log.cut(1, 500)
-    log.add(1, "Two.", 500)  # synthesized after the barge-in: never played
+    log.add(1, "Two.", 500)  # sent just before the barge-in, never played
     assert log.heard(1) == "One."
 
 

@@ -8,6 +8,7 @@ per-sentence provider behind them, and the audio transcribed back with whisper t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import sys
@@ -288,3 +289,39 @@ async def test_simulate_with_streamed_tokens(
     caller = read_wav(audio)
     bot = recorded.data[len(caller.data) :]  # the reply follows the question
     assert share(REPLY, await heard(asr, bot, recorded.sample_rate)) >= 0.8
+
+
+# -- the spoken log: what each synthesis said, and where ---------------------------------------
+
+
+async def test_azure_word_boundaries_place_a_barge_in_cut_on_words() -> None:
+    """Azure's word boundaries reach the spoken log through the TTS node: the reply is laid
+    out word by word on its audio, so a cut part-way keeps the words whose start had played."""
+    from callweaver.processors.tts import TTSParams
+    from callweaver.runtime.spoken import SpokenLog, estimate_words
+
+    async with FakeAzure() as server:
+        azure = {"type": "azure", "key": server.key, "host": server.host,
+                 "output_format": "raw-16khz-16bit-mono-pcm"}  # fmt: skip
+        node = TextToSpeech(TTSParams.model_validate({"providers": [azure], "lead_clause": False}))
+        frames = [
+            ReplyTextFrame(turn_id=1, text=FIRST, sentence=True),
+            ReplyEndFrame(turn_id=1),
+        ]
+        run = await run_processor(node, frames)
+    assert run.ctx is not None
+    spoken: SpokenLog = run.ctx.spoken
+    audio_ms = sum(f.duration_ns / 1e6 for f in run.downstream if isinstance(f, OutputAudioFrame))
+    assert abs(spoken.spoken_ms(1) - audio_ms) < 25  # the log covers the audio sent
+    (piece,) = spoken._pieces[1]
+    # every word placed by Azure's boundary offset, not spread by length
+    assert len(piece.words) == len(FIRST.split())
+    # the fake spreads its boundaries evenly per word: not where word lengths would put them
+    starts = [w.start_ms for w in piece.words]
+    step = starts[1] - starts[0]
+    assert all(abs(b - a - step) < 2 for a, b in itertools.pairwise(starts))
+    assert starts != [w.start_ms for w in estimate_words(FIRST, piece.duration_ms)]
+    half = spoken.spoken_ms(1) / 2
+    spoken.cut(1, half)
+    heard = spoken.heard(1)
+    assert heard is not None and FIRST.startswith(heard) and 0 < len(heard) < len(FIRST)

@@ -88,6 +88,8 @@ class CallReport:
     errors: list[ErrorRecord]
     nodes: dict[str, NodeStats] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
+    heard: dict[int, str] = field(default_factory=dict)
+    """Replies cut by a barge-in: turn -> what the caller heard of the reply."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as plain JSON-able data (latency in ms after the end of caller speech)."""
@@ -102,6 +104,7 @@ class CallReport:
                     **{s.value: t.since_speech_end_ms(s) for s in t.marks},
                     "voice_to_voice_ms": t.voice_to_voice_ms,
                     "failover": t.switches,
+                    **({"heard": self.heard[t.turn_id]} if t.turn_id in self.heard else {}),
                 }
                 for t in self.turns
             ],
@@ -269,6 +272,7 @@ class Call:
                 for name, a in self.actors.items()
             },
             parameters=dict(ctx.parameters),
+            heard=ctx.spoken.cuts(),
         )
 
     async def _pump(self, io: CallIO, entry: Route) -> str:

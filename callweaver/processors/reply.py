@@ -21,9 +21,10 @@ a ``tts`` node after this one (a ConversationRelay call, which runs no ``tts`` n
 sent the tokens).
 
 When the model fails (every provider, or one mid-reply), the caller hears ``fallback_reply``
-and the call goes on. Barge-in cancels the reply in flight; what was said of it stays in the
-conversation. Every frame passes through, transcripts included (a transport may show them),
-and so does reply text from an earlier stage's fallback.
+and the call goes on. Barge-in cancels the reply in flight; the conversation keeps what the
+caller heard of it, cut at the word where the audio stopped (the call's spoken log,
+:mod:`callweaver.runtime.spoken`), ending in "...". Every frame passes through, transcripts
+included (a transport may show them), and so does reply text from an earlier stage's fallback.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Reply(Processor):
         self.history: list[Message] = []
         self.max_history = 20
         self.stream_tokens = False
+        self._replied: tuple[int, int] | None = None  # (turn, its history index)
         self._switches: list[Switch] = []
 
     def build(self) -> LLM:
@@ -87,6 +89,7 @@ class Reply(Processor):
         ctx = self.ctx
         turn = transcript.turn_id
         language = transcript.language
+        self._keep_what_was_heard()
         self.history.append(Message("user", transcript.text))
         splitter = SentenceSplitter()
         said: list[str] = []
@@ -112,11 +115,26 @@ class Reply(Processor):
             # the next request alternates user and assistant as chat models expect
             if said:
                 self.history.append(Message("assistant", "".join(said).strip()))
+                self._replied = (turn, len(self.history) - 1)
         await self.report(turn)
         if failed:
             ctx.mark(turn, Stage.FIRST_TOKEN)
             await self._say(turn, self.fallback_reply, language)
         await self.emit(ReplyEndFrame(call_id=ctx.call_id, turn_id=turn, ts_ns=ctx.now_ns()))
+
+    def _keep_what_was_heard(self) -> None:
+        """A barge-in cut the last reply: the conversation keeps what the caller heard of it
+        (the call's spoken log), ending in an ellipsis, so that the model knows where it was
+        stopped; "..." alone when nothing was heard."""
+        if self._replied is None:
+            return
+        (turn, index), self._replied = self._replied, None
+        heard = self.ctx.spoken.heard(turn)
+        if heard is None or index >= len(self.history):
+            return
+        said = self.history[index].content
+        if heard.strip() != said.strip():
+            self.history[index] = Message("assistant", f"{heard.rstrip(' .,;:!?')}...")
 
     async def _say(self, turn: int, text: str, language: str, *, sentence: bool = True) -> None:
         ctx = self.ctx

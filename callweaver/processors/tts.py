@@ -34,6 +34,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,6 +46,7 @@ from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame
 from callweaver.processors.switches import report_switches
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
+from callweaver.runtime.spoken import SpokenLog
 from callweaver.services.catalog import TTSProviders
 from callweaver.services.failover import FailoverTTS, Switch
 from callweaver.services.tts import Speech
@@ -235,21 +237,24 @@ class TextToSpeech(Processor):
         assert self.tts is not None
         if not text.strip() or turn in self._fell_back:
             return
-        await self._play(turn, self.tts.synthesize(text, language))
+        await self._play(turn, self.tts.synthesize(text, language), text)
 
-    async def _play(self, turn: int, audio: AsyncIterator[Speech]) -> None:
+    async def _play(self, turn: int, audio: AsyncIterator[Speech], text: str = "") -> None:
         """Send ``audio`` out in ``chunk_ms`` frames at the output rate; a provider failure
-        (every provider failed) plays the fallback if nothing of it was heard."""
+        (every provider failed) plays the fallback if nothing of it was heard. What is said
+        goes into the call's spoken log (:class:`_Said`), for barge-in accounting."""
         ctx = self.ctx
         resampler: Resampler | None = None
         pending = b""
         step = self.rate * self.p.chunk_ms // 1000 * 2
         spoke = False
+        said = _Said(text)
         try:
             async for speech in audio:
                 if not spoke:
                     ctx.mark(turn, Stage.FIRST_TTS_AUDIO)
                     spoke = True
+                said.chunk(speech)
                 if resampler is None or resampler.in_rate != speech.sample_rate:
                     resampler = self._resampler(speech)
                 pending += resampler.process(speech.pcm) if resampler else speech.pcm
@@ -267,9 +272,13 @@ class TextToSpeech(Processor):
                 # nothing of this sentence was heard: the caller hears the fallback instead,
                 # once per turn (the turn's next sentences would fail the same way)
                 self._fell_back.add(turn)
+                said.log(ctx.spoken, turn)
+                said = _Said(self.p.fallback_text)
+                said.ms = len(self._fallback) / 2 * 1000 / self.rate
                 await self.emit_audio(self._fallback, self.rate, turn, step)
             return
         finally:  # at once, not when collected: a provider's connection may hang on it
+            said.log(ctx.spoken, turn)
             closer = getattr(audio, "aclose", None)
             if closer is not None:
                 with contextlib.suppress(Exception):
@@ -300,6 +309,42 @@ class TextToSpeech(Processor):
         if self.tts is not None:
             with contextlib.suppress(Exception):
                 await self.tts.aclose()
+
+
+class _Said:
+    """What one synthesis said, for the call's spoken log: the text and its audio length, and
+    where its words start when the provider says (Azure's word boundaries, as exact offsets;
+    ElevenLabs' alignment, as the text each chunk starts). A text stream's text is only known
+    from the provider's chunks."""
+
+    __slots__ = ("bounds", "ms", "pieces", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.ms = 0.0
+        self.pieces: list[list[Any]] = []  # [text, ms] from the provider's chunk texts
+        self.bounds: list[tuple[float, str]] = []  # (ms from the start, word)
+
+    def chunk(self, speech: Speech) -> None:
+        at = self.ms
+        ms = speech.duration_s * 1000
+        self.ms += ms
+        self.bounds.extend((at + offset * 1000, word) for offset, word in speech.words)
+        if speech.text or not self.pieces:
+            self.pieces.append([speech.text, 0.0])
+        self.pieces[-1][1] += ms
+
+    def log(self, spoken: SpokenLog, turn: int) -> None:
+        """Add it to ``spoken`` once (at the end, or where a barge-in stopped it)."""
+        told = "".join(text for text, _ in self.pieces)
+        if self.bounds:
+            spoken.add(turn, self.text or told, self.ms, self.bounds)
+        elif told.strip():
+            for text, ms in self.pieces:
+                spoken.add(turn, text, ms)
+        elif self.ms > 0:
+            spoken.add(turn, self.text, self.ms)
+        self.pieces, self.bounds, self.ms = [], [], 0.0
 
 
 @dataclass(slots=True)

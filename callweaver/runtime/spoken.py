@@ -13,7 +13,8 @@ Three nodes share it through the call's context (:attr:`CallContext.spoken`):
 - the reply node keeps in the conversation only what was heard (:meth:`SpokenLog.heard`), so
   the model knows where it was interrupted, and the call's report shows it.
 
-A word counts as heard once its start has played.
+A word counts as heard once its start has played. Pieces may be added after the cut (a
+synthesis cancelled by the barge-in adds what it had sent); what starts after it is unheard.
 """
 
 from __future__ import annotations
@@ -95,8 +96,6 @@ class SpokenLog:
     ) -> None:
         """``text`` was spoken next in ``turn``, as ``duration_ms`` of audio; ``boundaries``
         are the provider's word starts (ms from the start of this audio, the word)."""
-        if turn in self._cuts:
-            return  # the turn was cut: nothing more of it plays
         pieces = self._pieces.setdefault(turn, [])
         start = pieces[-1].start_ms + pieces[-1].duration_ms if pieces else 0.0
         words = (
@@ -121,6 +120,10 @@ class SpokenLog:
         self._told.setdefault(turn, heard.strip())
         self._cuts.setdefault(turn, self.spoken_ms(turn))
 
+    def cuts(self) -> dict[int, str]:
+        """Every cut turn and what the caller heard of it."""
+        return {turn: self.heard(turn) or "" for turn in sorted(self._cuts)}
+
     def cut_ms(self, turn: int) -> float | None:
         return self._cuts.get(turn)
 
@@ -139,7 +142,7 @@ class SpokenLog:
                 continue
             end = 0
             for word in piece.words:
-                if piece.start_ms + word.start_ms <= played:
+                if piece.start_ms + word.start_ms < played:
                     end = word.end_char
             if end:
                 said.append(piece.text[:end].strip())

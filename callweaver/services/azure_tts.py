@@ -397,7 +397,8 @@ class AzureTTS:
         deadline = float("inf") if writing else loop.time() + first_s
         carry = b""
         total = 0
-        words: list[str] = []  # spoken from the next chunk on
+        words: list[tuple[float, str]] = []  # (offset in s, word), spoken from the next chunk on
+        bytes_per_s = self._rate * (1 if self._mulaw else 2)
         while True:
             item = await next_event(turn.queue, deadline)
             if item is None:
@@ -420,7 +421,13 @@ class AzureTTS:
                     cut = len(data) // 2 * 2
                     pcm, carry = data[:cut], data[cut:]
                 if pcm:
-                    yield Speech(pcm, self._rate, "".join(words))
+                    at = (total - len(payload) - len(carry)) / bytes_per_s  # the chunk's start
+                    yield Speech(
+                        pcm,
+                        self._rate,
+                        "".join(w + " " for _, w in words),
+                        tuple((offset - at, w) for offset, w in words),
+                    )
                     words = []
                 if not writing:
                     deadline = loop.time() + p.idle_timeout_s
@@ -428,7 +435,7 @@ class AzureTTS:
                 offset, word, is_word = payload
                 if is_word:
                     self.last_word_boundaries.append((offset, word))
-                    words.append(word + " ")
+                    words.append((offset, word))
             elif kind == "completed":
                 turn.ended = True
                 break

@@ -27,6 +27,9 @@ class Speech:
     text: str = ""
     """The text whose speech starts in this chunk, when the provider tells (ElevenLabs'
     alignment, Azure's word boundaries); a text stream that breaks mid-way resumes after it."""
+    words: tuple[tuple[float, str], ...] = ()
+    """Where the words of ``text`` start, when the provider says: (seconds from the start of
+    this chunk, negative for a word reported after its audio had begun; the word)."""
 
     @property
     def duration_s(self) -> float:
