@@ -82,6 +82,13 @@ class AzureSTTParams(AzureParams):
     result_timeout_s: float = Field(
         5.0, gt=0, le=60, description="from the end of the audio to the final result"
     )
+    push_ms: int = Field(
+        100,
+        ge=0,
+        le=1000,
+        description="caller audio goes to the SDK in pieces this long while the caller "
+        "speaks (each write costs the event loop 0.1-0.3 ms); the rest at the end of the turn",
+    )
 
 
 class _Recognition:
@@ -272,8 +279,8 @@ class _Stream:
     Its whole life is one task, :meth:`_run`, owned by the stream and ended by :meth:`finish`
     or :meth:`cancel`: take the spare recognizer or build one, start it, hand it the audio
     pushed meanwhile, then read the SDK's events until the session stops. Audio pushed
-    before the recognizer has started waits in ``_pending``; after, it goes straight to the
-    SDK's push stream."""
+    before the recognizer has started waits in ``_pending``; after, it goes to the SDK's push
+    stream in pieces of ``push_ms`` (the rest at :meth:`finish`)."""
 
     def __init__(self, stt: AzureSTT, language: str, sample_rate: int) -> None:
         self._stt = stt
@@ -281,6 +288,8 @@ class _Stream:
         rate = sample_rate if sample_rate in _RATES else 16000
         self._resampler = Resampler(sample_rate, rate) if rate != sample_rate else None
         self._pending: list[bytes] = []
+        self._held = b""  # less than push_ms of audio, not handed on yet
+        self._push_bytes = rate * 2 * stt.params.push_ms // 1000
         self._recognition: _Recognition | None = None
         self._live = False  # started: pushed audio goes straight to the SDK
         self._ended = False  # the SDK's push stream is closed
@@ -296,9 +305,12 @@ class _Stream:
             pcm = self._resampler.process(pcm)
         self._write(pcm)
 
-    def _write(self, pcm: bytes) -> None:
-        if not pcm:
+    def _write(self, pcm: bytes, *, last: bool = False) -> None:
+        held = self._held + pcm
+        if not held or (len(held) < self._push_bytes and not last):
+            self._held = held
             return
+        pcm, self._held = held, b""
         if self._live and self._recognition is not None:
             with contextlib.suppress(RuntimeError):  # a broken session: its events say so
                 self._recognition.write(pcm)
@@ -312,8 +324,7 @@ class _Stream:
 
     async def finish(self) -> Transcript:
         if self._finished_at is None and not self._task.done():
-            if self._resampler is not None:
-                self._write(self._resampler.flush())
+            self._write(self._resampler.flush() if self._resampler else b"", last=True)
             self._finished_at = asyncio.get_running_loop().time()
             if self._recognition is not None:
                 self._recognition.queue.put_nowait(("finish", None))
