@@ -54,7 +54,7 @@ from websockets.server import ServerProtocol
 from callweaver.audio.mulaw import pcm16_to_ulaw
 from callweaver.audio.resample import resample
 
-FORMATS = ("pcm_16000", "pcm_22050", "pcm_24000", "pcm_44100", "ulaw_8000")
+FORMATS = ("pcm_8000", "pcm_16000", "pcm_22050", "pcm_24000", "pcm_44100", "pcm_48000", "ulaw_8000")
 DEFAULT_SCHEDULE = (120, 160, 250, 290)  # ElevenLabs' default chunk_length_schedule
 _QUIET = logging.getLogger("fake_elevenlabs.websocket")
 _QUIET.setLevel(logging.INFO)

@@ -427,7 +427,8 @@ def test_params_defaults_and_required_key() -> None:
     with pytest.raises(ValidationError, match="api_key"):
         ElevenLabsTTS.Params(voice_id=VOICE)  # type: ignore[call-arg]
     params = ElevenLabsTTS.Params(api_key=KEY, voice_id=VOICE)
-    assert (params.model_id, params.output_format) == ("eleven_flash_v2_5", "pcm_16000")
+    assert (params.model_id, params.output_format) == ("eleven_flash_v2_5", "auto")
+    assert ElevenLabsTTS(params).sample_rate == 16000  # pcm_16000 outside a call
     assert (params.transport, params.base_url) == ("http", "https://api.elevenlabs.io")
     assert ElevenLabsTTS(params).name == "elevenlabs"
 

@@ -509,8 +509,10 @@ def test_bad_voice_names(voice: str) -> None:
 
 def test_params() -> None:
     params = GoogleTTS.Params(voice=VOICE, language_code="en-GB", api_key=KEY)
-    assert params.language_code == "en-GB" and params.sample_rate == 24000
-    assert (params.encoding, params.streaming) == ("PCM", False)
+    assert params.language_code == "en-GB" and params.sample_rate is None  # the transport's
+    assert (params.encoding, params.streaming) == ("auto", False)
+    outside = GoogleTTS(params)  # outside a call: 24 kHz PCM
+    assert (outside.rate, outside.params.encoding) == (24000, "PCM")
     assert KEY not in repr(params)
     bad: list[dict[str, Any]] = [
         {"language_code": "English!"},

@@ -303,7 +303,11 @@ async def test_azure_word_boundaries_place_a_barge_in_cut_on_words() -> None:
     async with FakeAzure() as server:
         azure = {"type": "azure", "key": server.key, "host": server.host,
                  "output_format": "raw-16khz-16bit-mono-pcm"}  # fmt: skip
-        node = TextToSpeech(TTSParams.model_validate({"providers": [azure], "lead_clause": False}))
+        node = TextToSpeech(
+            TTSParams.model_validate(
+                {"providers": [azure], "lead_clause": False, "stream_text": False}
+            )
+        )
         frames = [
             ReplyTextFrame(turn_id=1, text=FIRST, sentence=True),
             ReplyEndFrame(turn_id=1),

@@ -27,6 +27,8 @@ class StartFrame(Frame):
 
     in_sample_rate: int = 16000
     out_sample_rate: int = 16000
+    out_encoding: str = "pcm16"
+    """How the transport sends reply audio on its wire: ``pcm16``, or ``mulaw`` (Twilio)."""
     parameters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 

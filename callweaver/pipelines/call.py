@@ -42,7 +42,8 @@ class CallIO(Protocol):
     """What a transport gives a call: frames in, frames out, and a flush for barge-in.
 
     A transport may also say its audio rates as ``in_sample_rate`` and ``out_sample_rate``
-    attributes (16000 when absent) and the call's choices as a ``parameters`` mapping; the
+    attributes (16000 when absent), its wire encoding of reply audio as ``out_encoding``
+    ("pcm16" when absent, "mulaw"), and the call's choices as a ``parameters`` mapping; the
     call passes them on in its :class:`StartFrame` (the parameters on its context too)."""
 
     def frames(self) -> AsyncIterator[Frame]:
@@ -239,6 +240,7 @@ class Call:
             ts_ns=started,
             in_sample_rate=getattr(io, "in_sample_rate", 16000),
             out_sample_rate=getattr(io, "out_sample_rate", 16000),
+            out_encoding=getattr(io, "out_encoding", "pcm16"),
             parameters=ctx.parameters,
         )
         for actor in self.actors.values():

@@ -2,11 +2,12 @@
 
 Each complete sentence (:class:`ReplyTextFrame` with ``sentence``; streamed pieces are joined
 into sentences first) is synthesized at once and its audio leaves in ``chunk_ms`` frames as
-the provider delivers it, resampled to the rate the transport announced in its
-:class:`StartFrame` (or ``sample_rate``). So the first sentence plays while the next is being
-synthesized. A long first sentence is spoken clause first (``lead_clause``): synthesis time
-grows with the text, so the caller hears the reply start sooner. The first chunk marks
-``first_tts_audio`` in the turn's latency.
+the provider delivers it, at the rate the transport announced in its :class:`StartFrame` (or
+``sample_rate``): cloud providers whose format is ``auto`` are asked for that rate, and for
+mu-law when the transport sends it; other audio is resampled. So the first sentence plays
+while the next is being synthesized. A long first sentence is spoken clause first
+(``lead_clause``): synthesis time grows with the text, so the caller hears the reply start
+sooner. The first chunk marks ``first_tts_audio`` in the turn's latency.
 
 Providers fail over (:class:`~callweaver.services.failover.FailoverTTS`: an error, no first
 audio within ``first_audio_timeout_s``, or audio that is not speech moves the sentence to the
@@ -73,7 +74,8 @@ class TTSParams(BaseModel):
         None,
         gt=0,
         description="no first audio by then: start the next provider too, keep the first to "
-        "answer (must be below first_audio_timeout_s); default: no hedging",
+        "answer (must be below first_audio_timeout_s; sentences only: a text stream is not "
+        "hedged); default: no hedging",
     )
     sample_rate: int | None = Field(
         None, ge=8000, le=48000, description="output rate; default: the transport's"
@@ -129,6 +131,8 @@ class TextToSpeech(Processor):
             hedge_after_s=self.p.hedge_after_s,
             on_switch=self._switches.append,
         )
+        # providers left to choose speak the transport's rate (and mu-law): no resampling
+        self.tts.prefer_output(self.rate, self.rate == 8000 and frame.out_encoding == "mulaw")
         await self.tts.warm()  # cloud providers connect now, not on the first sentence
         self._fallback = await self._fallback_audio()
 
@@ -211,7 +215,8 @@ class TextToSpeech(Processor):
         assert self.tts is not None
         if turn in self._fell_back:
             return
-        await self._play(turn, self.tts.synthesize_stream(_pieces(feed), language))
+        said = _Said("")
+        await self._play(turn, self.tts.synthesize_stream(_pieces(feed, said), language), said)
 
     async def _finish_stream(self) -> None:
         """End the turn's text and wait until all of its audio has gone out."""
@@ -237,9 +242,9 @@ class TextToSpeech(Processor):
         assert self.tts is not None
         if not text.strip() or turn in self._fell_back:
             return
-        await self._play(turn, self.tts.synthesize(text, language), text)
+        await self._play(turn, self.tts.synthesize(text, language), _Said(text))
 
-    async def _play(self, turn: int, audio: AsyncIterator[Speech], text: str = "") -> None:
+    async def _play(self, turn: int, audio: AsyncIterator[Speech], said: _Said) -> None:
         """Send ``audio`` out in ``chunk_ms`` frames at the output rate; a provider failure
         (every provider failed) plays the fallback if nothing of it was heard. What is said
         goes into the call's spoken log (:class:`_Said`), for barge-in accounting."""
@@ -248,7 +253,6 @@ class TextToSpeech(Processor):
         pending = b""
         step = self.rate * self.p.chunk_ms // 1000 * 2
         spoke = False
-        said = _Said(text)
         try:
             async for speech in audio:
                 if not spoke:
@@ -335,7 +339,9 @@ class _Said:
         self.pieces[-1][1] += ms
 
     def log(self, spoken: SpokenLog, turn: int) -> None:
-        """Add it to ``spoken`` once (at the end, or where a barge-in stopped it)."""
+        """Add it to ``spoken`` once (at the end, or where a barge-in stopped it). A text
+        stream the provider said nothing about is laid over its audio by length: only the
+        text it took, which may run ahead of the audio, so the cut may fall late."""
         told = "".join(text for text, _ in self.pieces)
         if self.bounds:
             spoken.add(turn, self.text or told, self.ms, self.bounds)
@@ -343,7 +349,7 @@ class _Said:
             for text, ms in self.pieces:
                 spoken.add(turn, text, ms)
         elif self.ms > 0:
-            spoken.add(turn, self.text, self.ms)
+            spoken.add(turn, " ".join(self.text.split()), self.ms)
         self.pieces, self.bounds, self.ms = [], [], 0.0
 
 
@@ -357,8 +363,10 @@ class _LiveStream:
     task: asyncio.Future[None]
 
 
-async def _pieces(feed: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+async def _pieces(feed: asyncio.Queue[str | None], said: _Said) -> AsyncIterator[str]:
+    """The turn's text as it is written; what the provider took goes into ``said``."""
     while (piece := await feed.get()) is not None:
+        said.text += piece
         yield piece
 
 

@@ -3,8 +3,9 @@
 One ``SpeechSynthesizer`` per provider keeps one WebSocket open across sentences (the SDK
 reuses it for every synthesis); :meth:`AzureTTS.warm` opens it before the first one. A sentence
 goes out as SSML naming the configured voice, and its audio comes back in the raw format asked
-for (``output_format``: PCM at 8/16/24/48 kHz, or 8 kHz mu-law, decoded here), each chunk
-handed on as it arrives (the SDK's ``synthesizing`` events).
+for (``output_format``: PCM at 8/16/24/48 kHz, or 8 kHz mu-law, decoded here; ``auto``: the
+transport's, see :mod:`callweaver.services.tts`), each chunk handed on as it arrives (the
+SDK's ``synthesizing`` events).
 
 Timeouts: the SDK's own ``SpeechSynthesis_FirstChunkTimeoutMs`` is set from
 ``first_audio_timeout_s`` with ``SpeechSynthesis_MaxRetryTimes`` 0 (without them a server that
@@ -12,8 +13,9 @@ accepts and never answers costs 80 s); ``connect_timeout_s`` on top of it is our
 the first chunk, and ``idle_timeout_s`` bounds a stall between chunks.
 
 The words' offsets in the audio (``last_word_boundaries``, seconds and word) are kept for the
-last synthesis: what the caller heard before a barge-in can be told from them; each word also
-rides on the next audio chunk (:attr:`Speech.text`).
+last synthesis; each word also rides on the next audio chunk, with its offset from that chunk's
+start (:attr:`Speech.text`, :attr:`Speech.words`), so the call's spoken log places a barge-in
+on the word the caller was hearing.
 
 Text streams (:meth:`AzureTTS.synthesize_stream`, an LLM's tokens) use the SDK's text-stream
 input, which only the ``/cognitiveservices/websocket/v2`` endpoint serves: a second
@@ -53,7 +55,7 @@ from callweaver.services.azure_common import (
     speech_config,
     speechsdk,
 )
-from callweaver.services.tts import Speech
+from callweaver.services.tts import Speech, nearest_rate
 
 OutputFormat = Literal[
     "raw-8khz-16bit-mono-pcm",
@@ -70,6 +72,7 @@ _FORMATS: dict[str, tuple[str, int, bool]] = {
     "raw-48khz-16bit-mono-pcm": ("Raw48Khz16BitMonoPcm", 48000, False),
     "raw-8khz-8bit-mono-mulaw": ("Raw8Khz8BitMonoMULaw", 8000, True),
 }
+_DEFAULT_FORMAT = "raw-24khz-16bit-mono-pcm"  # auto, outside a call
 # en-US-JennyNeural, zh-HK-HiuMaanNeural, zh-CN-shaanxi-XiaoniNeural, sr-Latn-RS-NicholasNeural,
 # en-US-Ava:DragonHDLatestNeural
 _VOICE = re.compile(
@@ -86,8 +89,10 @@ class AzureTTSParams(AzureParams):
     voice: str = Field(
         "en-US-JennyNeural", description="an Azure neural voice: en-US-JennyNeural, zh-HK-..."
     )
-    output_format: OutputFormat = Field(
-        "raw-24khz-16bit-mono-pcm", description="raw PCM at 8/16/24/48 kHz or 8 kHz mu-law"
+    output_format: OutputFormat | Literal["auto"] = Field(
+        "auto",
+        description="raw PCM at 8/16/24/48 kHz or 8 kHz mu-law; auto: the transport's rate "
+        "(mu-law for Twilio), 24 kHz outside a call",
     )
     first_audio_timeout_s: float = Field(
         3.0, ge=0.5, le=60, description="from the request to the first audio chunk"
@@ -209,6 +214,9 @@ class AzureTTS:
         self.last_word_boundaries: list[tuple[float, str]] = []
         self.last_first_audio_s: float | None = None  # request -> first chunk, last synthesis
         self._key = params.key.get_secret_value()
+        self._auto = params.output_format == "auto"
+        if self._auto:
+            self.params = params = params.model_copy(update={"output_format": _DEFAULT_FORMAT})
         _, self._rate, self._mulaw = _FORMATS[params.output_format]
         self._synth: _Synthesizer | None = None
         self._stream_synth: _Synthesizer | None = None  # the v2 endpoint's, for text streams
@@ -219,6 +227,19 @@ class AzureTTS:
         self._lock = asyncio.Lock()  # one synthesis at a time on the one WebSocket
         self._turn: _Turn | None = None
         self._finished: deque[str] = deque(maxlen=_FINISHED)
+
+    def prefer_output(self, sample_rate: int, mulaw: bool) -> None:
+        """With ``output_format: auto``: ask for the transport's rate, or mu-law (see
+        :mod:`callweaver.services.tts`). Before the first synthesis (or :meth:`warm`)."""
+        if not self._auto or self._synth is not None or self._stream_synth is not None:
+            return
+        if mulaw and sample_rate == 8000:
+            fmt = "raw-8khz-8bit-mono-mulaw"
+        else:
+            rate = nearest_rate((r for _, r, m in _FORMATS.values() if not m), sample_rate)
+            fmt = next(f for f, (_, r, m) in _FORMATS.items() if r == rate and not m)
+        self.params = self.params.model_copy(update={"output_format": fmt})
+        _, self._rate, self._mulaw = _FORMATS[fmt]
 
     def __repr__(self) -> str:
         p = self.params

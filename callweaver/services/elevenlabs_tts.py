@@ -50,17 +50,18 @@ from callweaver.errors import ProviderError
 from callweaver.services.elevenlabs_wire import (
     CANTONESE,
     FLASH_V2_5_LANGUAGES,
+    PCM_RATES,
     AudioDecoder,
     OutputFormat,
     error_detail,
     parse_message,
     primary_subtag,
-    sample_rate,
     speakable,
     transient,
 )
+from callweaver.services.elevenlabs_wire import sample_rate as format_rate
 from callweaver.services.http import provider_client
-from callweaver.services.tts import Speech
+from callweaver.services.tts import Speech, nearest_rate
 from callweaver.text.sentences import SentenceSplitter
 
 if TYPE_CHECKING:
@@ -104,8 +105,10 @@ class ElevenLabsTTSParams(BaseModel):
     model_id: str = Field(
         "eleven_flash_v2_5", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="the TTS model"
     )
-    output_format: OutputFormat = Field(
-        "pcm_16000", description="pcm_16000/22050/24000/44100 (PCM16) or ulaw_8000 (telephone)"
+    output_format: OutputFormat | Literal["auto"] = Field(
+        "auto",
+        description="pcm_8000/16000/22050/24000/44100/48000 (PCM16) or ulaw_8000 (telephone); "
+        "auto: the transport's rate (ulaw_8000 for Twilio), pcm_16000 outside a call",
     )
     base_url: str = Field(
         "https://api.elevenlabs.io",
@@ -192,10 +195,13 @@ class ElevenLabsTTS:
     Params = ElevenLabsTTSParams
 
     def __init__(self, params: ElevenLabsTTSParams, *, name: str = "elevenlabs") -> None:
+        self._auto = params.output_format == "auto"
+        if self._auto:
+            params = params.model_copy(update={"output_format": "pcm_16000"})
         self.params = params
         self.name = name
         self.languages: frozenset[str] = FLASH_V2_5_LANGUAGES
-        self.sample_rate = sample_rate(params.output_format)
+        self.sample_rate = format_rate(params.output_format)
         # only the WebSocket speaks text as it comes; over HTTP the pieces are gathered
         self.streams_text = params.transport == "websocket"
         self._key = params.api_key.get_secret_value()
@@ -207,6 +213,18 @@ class ElevenLabsTTS:
                 raise ImportError(
                     f"the ElevenLabs websocket transport needs websockets: {_EXTRA}"
                 ) from exc
+
+    def prefer_output(self, sample_rate: int, mulaw: bool) -> None:
+        """With ``output_format: auto``: ask for the transport's rate, or ``ulaw_8000`` (see
+        :mod:`callweaver.services.tts`)."""
+        if not self._auto:
+            return
+        if mulaw and sample_rate == 8000:
+            fmt = "ulaw_8000"
+        else:
+            fmt = f"pcm_{nearest_rate(PCM_RATES, sample_rate)}"
+        self.params = self.params.model_copy(update={"output_format": fmt})
+        self.sample_rate = format_rate(fmt)
 
     def __repr__(self) -> str:
         p = self.params

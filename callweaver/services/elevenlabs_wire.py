@@ -9,7 +9,10 @@ from typing import Any, Literal
 
 from callweaver.audio.mulaw import ulaw_to_pcm16
 
-OutputFormat = Literal["pcm_16000", "pcm_22050", "pcm_24000", "pcm_44100", "ulaw_8000"]
+OutputFormat = Literal[
+    "pcm_8000", "pcm_16000", "pcm_22050", "pcm_24000", "pcm_44100", "pcm_48000", "ulaw_8000"
+]
+PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 
 # What eleven_flash_v2_5 speaks (its 32 languages): primary subtags, and the locales its
 # documentation names. Its "zh" is Mandarin: no yue, zh-HK or zh-MO here, so that a failover

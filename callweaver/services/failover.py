@@ -574,6 +574,14 @@ class FailoverTTS(_StreamFailover[TTS]):
             raise ValueError("hedge_after_s must be between 0 and first_timeout_s")
         self.hedge_after_s = hedge_after_s
 
+    def prefer_output(self, sample_rate: int, mulaw: bool) -> None:
+        """Tell every provider that chooses its output format the transport's (see
+        :mod:`callweaver.services.tts`); call before :meth:`warm`."""
+        for provider in self.providers:
+            prefer = getattr(provider, "prefer_output", None)
+            if prefer is not None:
+                prefer(sample_rate, mulaw)
+
     def _cost(self, request: Any) -> int:
         if isinstance(request, _TextRequest):
             return len(request.stream.text) - request.start

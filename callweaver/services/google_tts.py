@@ -151,12 +151,19 @@ class GoogleTTSParams(BaseModel):
         "(streaming takes Chirp 3 HD voices: en-US-Chirp3-HD-Kore)"
     )
     language_code: str = Field("", description="BCP-47; default: the voice's (en-US)")
-    encoding: Encoding = Field(
-        "PCM",
+    encoding: Encoding | Literal["auto"] = Field(
+        "auto",
         description="what Google sends: PCM (no header), LINEAR16 (unary only: PCM in a WAV) "
-        "or MULAW (8-bit mu-law, decoded here); the output is PCM16 either way",
+        "or MULAW (8-bit mu-law, decoded here); the output is PCM16 either way. auto: MULAW "
+        "when the transport sends mu-law (Twilio), else PCM",
     )
-    sample_rate: int = Field(24000, ge=8000, le=48000, description="Hz, of Google's audio and ours")
+    sample_rate: int | None = Field(
+        None,
+        ge=8000,
+        le=48000,
+        description="Hz, of Google's audio and ours; default: the transport's (24000 outside a "
+        "call)",
+    )
     streaming: bool = Field(
         False, description="StreamingSynthesize (audio as it is made) instead of SynthesizeSpeech"
     )
@@ -218,7 +225,13 @@ class GoogleTTS:
     Params = GoogleTTSParams
 
     def __init__(self, params: GoogleTTSParams, *, name: str = "google") -> None:
+        self._auto_rate = params.sample_rate is None
+        self._auto_encoding = params.encoding == "auto"
+        if self._auto_encoding:
+            params = params.model_copy(update={"encoding": "PCM"})
         self.params = params
+        self.rate: int = params.sample_rate or 24000
+        """Hz, of Google's audio and ours."""
         self.name = name
         self._key = params.api_key.get_secret_value() if params.api_key else ""
         match = _VOICE.fullmatch(params.voice)
@@ -229,6 +242,15 @@ class GoogleTTS:
         self._credentials = self._load_credentials()
         self._client: tts.TextToSpeechAsyncClient | None = None
         self._channel: Any = None  # the client's grpc.aio.Channel
+
+    def prefer_output(self, sample_rate: int, mulaw: bool) -> None:
+        """Speak the transport's rate, and mu-law, where they are left to choose (see
+        :mod:`callweaver.services.tts`): Google synthesizes any rate."""
+        if self._auto_rate:
+            self.rate = sample_rate
+        if self._auto_encoding:
+            encoding = "MULAW" if mulaw and self.rate == 8000 else "PCM"
+            self.params = self.params.model_copy(update={"encoding": encoding})
 
     def __repr__(self) -> str:
         p = self.params
@@ -315,7 +337,7 @@ class GoogleTTS:
             input=tts.SynthesisInput(text=text),
             voice=voice,
             audio_config=tts.AudioConfig(
-                audio_encoding=_ENCODINGS[p.encoding], sample_rate_hertz=p.sample_rate
+                audio_encoding=_ENCODINGS[p.encoding], sample_rate_hertz=self.rate
             ),
         )
         left = deadline - asyncio.get_running_loop().time()
@@ -331,7 +353,7 @@ class GoogleTTS:
             raise self._timeout(0) from None
         except Exception as exc:
             raise self._failure(exc, 0) from exc
-        yield Speech(self._decode_unary(response.audio_content), p.sample_rate)
+        yield Speech(self._decode_unary(response.audio_content), self.rate)
 
     async def _stream(
         self,
@@ -346,7 +368,7 @@ class GoogleTTS:
         config = tts.StreamingSynthesizeConfig(
             voice=voice,
             streaming_audio_config=tts.StreamingAudioConfig(
-                audio_encoding=_ENCODINGS[p.encoding], sample_rate_hertz=p.sample_rate
+                audio_encoding=_ENCODINGS[p.encoding], sample_rate_hertz=self.rate
             ),
         )
 
@@ -381,7 +403,7 @@ class GoogleTTS:
                 pcm, odd = pcm[:whole], pcm[whole:]
                 chunks += 1
                 if pcm:
-                    yield Speech(pcm, p.sample_rate)
+                    yield Speech(pcm, self.rate)
                 deadline = loop.time() + p.idle_timeout_s
         finally:
             if isinstance(call, grpc.aio.Call):
@@ -409,7 +431,7 @@ class GoogleTTS:
     def _decode_unary(self, audio: bytes) -> bytes:
         """PCM16 at ``sample_rate`` from a unary answer's audio (WAV for LINEAR16 and MULAW)."""
         p = self.params
-        rate = p.sample_rate
+        rate = self.rate
         pcm = audio
         if p.encoding != "PCM":
             try:
@@ -428,8 +450,8 @@ class GoogleTTS:
             raise ProviderError(self.name, "no audio for the text", retryable=True)
         if len(pcm) % 2:
             raise self._garbage(f"{len(pcm)} bytes of PCM16 audio are not whole samples")
-        if rate != p.sample_rate and rate > 0:
-            pcm = resample(pcm, rate, p.sample_rate)
+        if rate != self.rate and rate > 0:
+            pcm = resample(pcm, rate, self.rate)
         return pcm
 
     # -- the channel ----------------------------------------------------------------------

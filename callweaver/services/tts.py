@@ -9,11 +9,19 @@ WebSocket, Azure's text stream) also implements :class:`StreamingTTS`: one strea
 pieces in (an LLM's tokens), audio out as soon as the provider has enough text to speak, so
 a long first sentence starts playing before it has been written to its end. Such a provider
 says so with ``streams_text`` (ElevenLabs over HTTP has the method but only gathers the text).
+
+A cloud provider whose output format is left to ``auto`` in its params speaks what the
+transport sends, so the audio is not resampled on its way out: the TTS node calls its
+``prefer_output(sample_rate, mulaw)`` at call start with the transport's rate, and whether the
+transport sends 8 kHz mu-law (Twilio). The provider asks its service for that rate
+(:func:`nearest_rate` of what the service offers) and for mu-law where the service has it
+(half the bytes on the provider's connection; decoded here, encoded again by the transport,
+which gives the same bytes back).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -76,3 +84,13 @@ def streams_text(provider: object) -> bool:
     return bool(getattr(provider, "streams_text", False)) and callable(
         getattr(provider, "synthesize_stream", None)
     )
+
+
+def nearest_rate(offered: Iterable[int], want: int) -> int:
+    """The rate to ask a provider for when the transport plays ``want``: ``want`` itself if
+    offered, else the lowest offered rate above it (resampled down, no detail lost), else the
+    highest offered."""
+    rates = sorted(set(offered))
+    if not rates:
+        raise ValueError("no rates offered")
+    return next((r for r in rates if r >= want), rates[-1])

@@ -97,6 +97,7 @@ class TwilioMediaIO:
 
     in_sample_rate = RATE
     out_sample_rate = RATE
+    out_encoding = "mulaw"
 
     def __init__(
         self,
