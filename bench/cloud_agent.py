@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ import numpy as np
 import psutil
 
 from bench.docs import write_section
+from bench.fakes import FakesProcess
 from bench.offline_agent.questions import QUESTIONS, RATE, VOICES, Voices
 from callweaver.pipelines.call import Call, CallReport
 from callweaver.pipelines.config import Deployment, parse_config
@@ -96,29 +96,6 @@ async def serve_fakes() -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     for server in (azure, llm, tts):
         await server.stop()
-
-
-class Fakes:
-    """The fakes' process, pinned to ``cpu``."""
-
-    def __init__(self, cpu: int | None) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.cloud_agent", "--fakes"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        if cpu is not None:
-            os.sched_setaffinity(self.proc.pid, {cpu})
-        assert self.proc.stdout is not None
-        self.addresses: dict[str, str] = json.loads(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.close()
-        self.proc.wait(30)
-        self.proc.stdout.close()
 
 
 def deployment(addresses: dict[str, str], *, hung_first: bool = False) -> Deployment:
@@ -391,7 +368,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     cores = os.sched_getaffinity(0)
     me_cpu = min(cores)
     other = max(cores) if len(cores) > 1 else None
-    fakes = Fakes(other)
+    fakes = FakesProcess("bench.cloud_agent", other)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             voices = Voices(Path(tmp))

@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.docs import write_section
+from bench.fakes import FakesProcess
 from callweaver.frames.text import ReplyEndFrame, TranscriptFrame
 from callweaver.pipelines.call import Call
 from callweaver.pipelines.config import Deployment, parse_config
@@ -97,29 +97,6 @@ async def serve_fakes() -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     for server in servers:
         await server.stop()
-
-
-class Fakes:
-    """The fakes' process, pinned to ``cpu``."""
-
-    def __init__(self, cpu: int | None) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.tts_streaming", "--fakes"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        if cpu is not None:
-            os.sched_setaffinity(self.proc.pid, {cpu})
-        assert self.proc.stdout is not None
-        self.addresses: dict[str, str] = json.loads(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.close()
-        self.proc.wait(30)
-        self.proc.stdout.close()
 
 
 def deployment(addresses: dict[str, str], provider: str, mode: str, reply: int) -> Deployment:
@@ -264,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.rounds = 1
     started = time.perf_counter()
     cores = os.sched_getaffinity(0)
-    fakes = Fakes(max(cores) if len(cores) > 1 else None)
+    fakes = FakesProcess("bench.tts_streaming", max(cores) if len(cores) > 1 else None)
     try:
         if len(cores) > 1:
             os.sched_setaffinity(0, {min(cores)})
