@@ -127,3 +127,43 @@ async def test_the_conversation_keeps_only_what_the_caller_heard(tmp_path: Path)
     messages = chats[1].body["messages"]
     assistant = [m["content"] for m in messages if m["role"] == "assistant"]
     assert assistant == [heard[1].rstrip(" .,") + "..."]
+
+
+async def test_a_caller_who_speaks_again_quickly_loses_no_words(tmp_path: Path) -> None:
+    """In fast mode the caller's second question starts (and interrupts) while the first is
+    still being transcribed: the first is not lost, and the reply answers both."""
+    from fake_openai import FakeOpenAI
+    from fake_openai import Reply as LLMReply
+
+    audio = ROOT / "examples" / "audio"
+    first, second = read_wav(audio / "question-hours.wav"), read_wav(audio / "question-address.wav")
+    rate = first.sample_rate
+    caller = Pcm(first.data + bytes(rate * 2 * 2) + second.data + bytes(rate * 2 * 2), rate)
+    wav = tmp_path / "caller.wav"
+    write_wav(wav, caller)
+    async with FakeOpenAI(LLMReply("We're at 42 Harbour Street.")) as llm:
+        config = {
+            "name": "quick",
+            "transports": {"file": {"realtime": False, "tail_ms": 500}},
+            "pipeline": {"nodes": [
+                {"name": "vad", "type": "silero_vad", "params": {"stop_ms": 300}},
+                {"name": "stt", "type": "stt", "params": {"providers": ["whisper"]}},
+                {"name": "bot", "type": "llm", "params": {"providers": [
+                    {"type": "openai", "base_url": llm.base_url, "model": "gpt-fake"}]}},
+                {"name": "tts", "type": "tts", "params": {"providers": ["flite"]}},
+            ]},
+        }  # fmt: skip
+        path = tmp_path / "quick.yaml"
+        path.write_text(json.dumps(config))
+        report = tmp_path / "report.json"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "callweaver.cli", "simulate", str(path), "--audio", str(wav),
+            "--out", str(tmp_path / "out.wav"), "--json", str(report), "--fast",
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(proc.communicate(), 120)
+        chats = llm.chats
+    assert proc.returncode == 0, stderr.decode()
+    said = [m["content"].lower() for m in chats[-1].body["messages"] if m["role"] == "user"]
+    assert len(said) == 2, said
+    assert "saturday" in said[0] and "clinic" in said[1]

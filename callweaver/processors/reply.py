@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callweaver.errors import ProviderError
 from callweaver.frames.base import Frame
-from callweaver.frames.control import StartFrame
+from callweaver.frames.control import InterruptFrame, StartFrame
 from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
 from callweaver.processors.switches import report_switches
 from callweaver.runtime.latency import Stage
@@ -63,6 +63,7 @@ class Reply(Processor):
         self.max_history = 20
         self.stream_tokens = False
         self._replied: tuple[int, int] | None = None  # (turn, its history index)
+        self._stale_before = 0  # replies to older turns cannot be played (a barge-in)
         self._switches: list[Switch] = []
 
     def build(self) -> LLM:
@@ -78,7 +79,16 @@ class Reply(Processor):
     async def process(self, frame: Frame) -> None:
         await self.emit(frame)  # transcripts too: a transport may show them
         if isinstance(frame, TranscriptFrame) and frame.final and frame.text.strip():
+            if frame.turn_id < self._stale_before:
+                # the caller spoke again before this turn's transcript came: its reply could
+                # not be played; the words join the conversation, the newer turn is answered
+                self._keep_what_was_heard()
+                self.history.append(Message("user", frame.text))
+                return
             await self._reply(frame)
+
+    async def on_interrupt(self, frame: InterruptFrame) -> None:
+        self._stale_before = max(self._stale_before, frame.turn_id)
 
     def messages(self) -> list[Message]:
         head = [Message("system", self.system_prompt)] if self.system_prompt else []

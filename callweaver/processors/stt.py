@@ -100,6 +100,7 @@ class SpeechToText(Processor):
     """See the module docstring."""
 
     Params = STTParams
+    caller_side = True  # a barge-in never cancels the transcription of the caller's last turn
 
     def __init__(self, params: STTParams | None = None) -> None:
         super().__init__(params)

@@ -178,6 +178,7 @@ class Actor:
             current is not None
             and (current.interruptible or current.turn_id > 0)
             and current.turn_id < before_turn
+            and not self.processor.caller_side
             and self._task is not None
             and self._task is not asyncio.current_task()
             and not self._interrupting

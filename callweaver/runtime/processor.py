@@ -40,6 +40,9 @@ class Processor:
 
     Params: ClassVar[type[Any]] = NoParams
     ports: ClassVar[tuple[str, ...]] = ("out",)
+    caller_side: ClassVar[bool] = False
+    """Its work is on the caller's speech (transcribing a turn), not on the bot's reply: a
+    barge-in never cancels it, so a caller who speaks again quickly loses no words."""
 
     name: str
     ctx: CallContext
