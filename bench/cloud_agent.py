@@ -357,8 +357,8 @@ def render(r: dict[str, Any]) -> str:
         f"**{r['per_core']}** of the points measured (anchors: pipecat's maintainers budget "
         "0.5 vCPU per agent, 2 per core; LiveKit's docs about 7 sessions per core; our goal "
         "100). CPU per call is the process's CPU time over the calls' total duration; the "
-        "fakes' column is how busy the providers' process kept its own core (near 100 %, the "
-        "providers themselves are the bottleneck, not callweaver).",
+        "fakes' column is how busy the providers' process kept its own core (near 100 % would "
+        "mean the providers, not callweaver, were the bottleneck).",
         END,
     ]
     return "\n".join(lines)
