@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import statistics
 import sys
 import time
@@ -92,16 +93,17 @@ class CallweaverSide:
 
     def __init__(self, record: bool = False) -> None:
         from callweaver.frames.audio import InputAudioFrame
-        from callweaver.processors.silero_vad import SileroVAD
+        from callweaver.processors.silero_vad import SileroVAD, SileroVADParams
         from callweaver.resources.silero import SileroVADModel, VADStream, shared_model
 
         probs: list[list[float]] = []
 
         class Recording(SileroVAD):
-            """Keeps each window's probability; only the agreement check uses it."""
+            """Keeps each window's probability; only the agreement check uses it. Every window
+            is scored (none skipped as too quiet), so that the check compares the model."""
 
             def __init__(self) -> None:
-                super().__init__()
+                super().__init__(SileroVADParams(min_volume_dbfs=-math.inf))
                 self.mine: list[float] = []
                 probs.append(self.mine)  # in call order, whenever the call's audio starts
 
@@ -114,12 +116,7 @@ class CallweaverSide:
                     mine.append(p)
                     return p
 
-                def skip(window: Any, skip: Any = stream.skip) -> None:
-                    skip(window)
-                    mine.append(0.0)  # too quiet to score: never speech
-
                 stream.probability = probability  # type: ignore[method-assign]
-                stream.skip = skip  # type: ignore[method-assign]
                 return stream
 
         self.name = f"callweaver {version('callweaver')}"

@@ -152,7 +152,10 @@ def render(result: Json) -> str:
         "as one batch.\n",
         "- Input: `examples/audio/caller.wav` (speech with pauses, 16 kHz) in 20 ms frames, "
         "looped, each call at its own offset. CPU: the process's CPU time, all threads, per "
-        "call per 20 ms frame. Every (mode, side, calls) point runs in a fresh process.\n",
+        "call per 20 ms frame. Every (mode, side, calls) point runs in a fresh process. "
+        "callweaver runs with its defaults, which do not score windows under -60 dBFS (the "
+        "file's pauses are digital silence); pipecat scores every window. The agreement "
+        "check below scores every window on both sides.\n",
         "- **Lockstep**: every call gets its next frame in the same event-loop iteration, "
         f"ticks back to back ({first['ticks']} per point after {first['warmup']} of warm-up); "
         "calls join one frame apart over 8 frames, so their 32 ms windows complete on "
