@@ -280,11 +280,7 @@ class AzureTTS:
         ssml = build_ssml(self.params.voice, text)
         async with self._lock:
             synth = await self._synthesizer()
-            turn = _Turn()
-            self._turn = turn
-            self.last_word_boundaries = []
-            self.last_first_audio_s = None
-            started = time.monotonic()
+            turn, started = self._begin()
             try:
                 future = await blocking(synth.synthesizer.speak_ssml_async, ssml)
             except RuntimeError as exc:  # the SDK refused the request itself
@@ -294,16 +290,7 @@ class AzureTTS:
                 async for speech in self._audio(turn, started):
                     yield speech
             finally:
-                self._turn = None
-                if turn.result_id is not None:
-                    self._finished.append(turn.result_id)
-                if not turn.ended:  # abandoned (barge-in) or timed out: stop it
-                    await self._stop(synth)
-                # until its future is resolved the SDK keeps the synthesis, and with it the
-                # synthesizer and its WebSocket, alive even after the synthesizer is released
-                with suppress(TimeoutError, RuntimeError):
-                    async with asyncio.timeout(_SETTLE_S):
-                        await blocking(future.get)
+                await self._settle(synth, turn, future)
 
     async def synthesize_stream(
         self, texts: AsyncIterator[str], language: str = ""
@@ -313,11 +300,7 @@ class AzureTTS:
         ``texts`` itself is raised as it is."""
         async with self._lock:
             synth = await self._synthesizer(text_stream=True)
-            turn = _Turn()
-            self._turn = turn
-            self.last_word_boundaries = []
-            self.last_first_audio_s = None
-            started = time.monotonic()
+            turn, started = self._begin()
             try:
                 request = speechsdk.SpeechSynthesisRequest(
                     input_type=speechsdk.SpeechSynthesisRequestInputType.TextStream
@@ -334,16 +317,10 @@ class AzureTTS:
             finally:
                 writer.cancel()
                 await asyncio.gather(writer, return_exceptions=True)
-                self._turn = None
-                if turn.result_id is not None:
-                    self._finished.append(turn.result_id)
                 if not turn.ended:
                     with suppress(RuntimeError):
                         request.input_stream.close()
-                    await self._stop(synth)
-                with suppress(TimeoutError, RuntimeError):
-                    async with asyncio.timeout(_SETTLE_S):
-                        await blocking(future.get)
+                await self._settle(synth, turn, future)
 
     async def _write(self, request: Any, texts: AsyncIterator[str], turn: _Turn) -> None:
         """Send the text as it comes, then its end; tell the receiver (its timeout)."""
@@ -359,6 +336,27 @@ class AzureTTS:
         turn.queue.put_nowait(("input-ended", None))
 
     # -- internals ------------------------------------------------------------------------
+
+    def _begin(self) -> tuple[_Turn, float]:
+        """A new synthesis: its turn (the events' destination) and when it started."""
+        turn = _Turn()
+        self._turn = turn
+        self.last_word_boundaries = []
+        self.last_first_audio_s = None
+        return turn, time.monotonic()
+
+    async def _settle(self, synth: _Synthesizer, turn: _Turn, future: Any) -> None:
+        """The synthesis is over for us: stop it if it is not done (barge-in, timeout), and
+        wait for its future, which keeps the synthesizer and its WebSocket alive in the SDK,
+        even after the synthesizer is released, until it is resolved."""
+        self._turn = None
+        if turn.result_id is not None:
+            self._finished.append(turn.result_id)
+        if not turn.ended:
+            await self._stop(synth)
+        with suppress(TimeoutError, RuntimeError):
+            async with asyncio.timeout(_SETTLE_S):
+                await blocking(future.get)
 
     async def _synthesizer(self, *, text_stream: bool = False) -> _Synthesizer:
         async with self._build_lock:
