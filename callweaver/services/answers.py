@@ -12,7 +12,9 @@ list of answers, each with one or more example phrasings of its question::
           reply: We're open Monday to Friday, 8 am to 6 pm.
       file: answers.yaml        # more answers, the same ``answers:`` list
 
-:class:`AnswerMatcher` embeds the example questions once per process (MiniLM, see
+:class:`AnswerMatcher` is a thin use of :class:`callweaver.services.matcher.Matcher`, the
+matcher the response cache uses too: each example question is an entry, the examples of one
+answer a group. It embeds the example questions once per process (MiniLM, see
 :mod:`callweaver.resources.embeddings`), then for each caller text:
 
 1. normalizes it (:func:`callweaver.text.slots.normalize`); a text equal to an example after
@@ -25,6 +27,9 @@ list of answers, each with one or more example phrasings of its question::
    asks the opposite (an action or a negation disagrees) rules out its whole answer: "I don't
    want to cancel" gets no cancellation reply from any phrasing. An example takes the actions
    its sibling phrasings state ("I won't be able to make my appointment" is a cancellation).
+   A weekday never agrees with a relative day (is Monday tomorrow?). Unlike the cache, an
+   example's day, time or quantity that the caller leaves unsaid does not rule it out
+   (``unsaid_ok``): "are you open" finds "are you open Monday to Friday".
 3. Nothing left above the threshold: no match, and the provider says ``no_match_reply``.
 
 Measured on a clinic front desk (11 answers, 38 example questions; ``tests/test_answers.py``)
@@ -62,22 +67,21 @@ after the first.
 
 from __future__ import annotations
 
-import functools
 import re
-import weakref
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Self
 
-import numpy as np
-import numpy.typing as npt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from callweaver.resources.embeddings import SentenceEmbedder, shared_embedder
+from callweaver.resources.embeddings import SentenceEmbedder
 from callweaver.services.llm import Message
-from callweaver.text.slots import Slots, conflicts, extract_slots, inherit_actions, normalize
+from callweaver.services.matcher import Matcher, MatchResult
+from callweaver.text.languages import language_key
+from callweaver.text.languages import normalize as normalize_in
+from callweaver.text.slots import normalize
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -91,8 +95,6 @@ __all__ = [
 
 DEFAULT_THRESHOLD: Final = 0.55
 NO_MATCH_REPLY: Final = "Sorry, I didn't catch that. Could you say it again?"
-
-F32 = npt.NDArray[np.float32]
 
 
 class Answer(BaseModel):
@@ -252,34 +254,10 @@ class Match:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Example:
-    answer: int
-    question: str
-    normalized: str
-    slots: Slots
-
-
-# example-question vectors, per embedder and normalized text: an answers provider is built per
-# call, and only the first build of a question list runs the model
-_VECTORS: weakref.WeakKeyDictionary[SentenceEmbedder, dict[str, F32]] = weakref.WeakKeyDictionary()
-
-
-# and their slots, per normalized text (a pure function of it)
-_example_slots = functools.lru_cache(maxsize=4096)(extract_slots)
-
-
-def _vectors(embedder: SentenceEmbedder, texts: Sequence[str]) -> F32:
-    cache = _VECTORS.setdefault(embedder, {})
-    missing = sorted({t for t in texts if t not in cache})
-    if missing:
-        for text, vector in zip(missing, embedder.embed(missing), strict=True):
-            cache[text] = vector
-    return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, embedder.dim), np.float32)
-
-
 class AnswerMatcher:
-    """Matches caller texts to declared answers; see the module docstring."""
+    """Matches caller texts to declared answers: a thin use of
+    :class:`~callweaver.services.matcher.Matcher` (each example question an entry, the
+    examples of one answer a group); see the module docstring."""
 
     def __init__(
         self,
@@ -288,20 +266,31 @@ class AnswerMatcher:
         threshold: float = DEFAULT_THRESHOLD,
         embedder: SentenceEmbedder | None = None,
         check_slots: bool = True,
+        language: str = "en",
     ) -> None:
         """``check_slots=False`` accepts the most similar example above the threshold whatever
-        its slots (similarity alone, for comparison)."""
+        its slots (similarity alone, for comparison). ``threshold`` is the least similarity
+        in ``language`` (MiniLM's cosine for English, the n-gram score for Spanish and
+        Chinese: see :mod:`callweaver.services.matcher`)."""
         if not answers:
             raise ValueError("an answer matcher needs at least one answer")
         self.answers = _with_ids(answers)
         self.threshold = threshold
         self.check_slots = check_slots
-        self.embedder = embedder if embedder is not None else shared_embedder()
-        examples: list[_Example] = []
+        self.language = language
+        lang = language_key(language)
+        self._matcher = Matcher(
+            embedder=embedder,
+            thresholds={lang: threshold},
+            check_slots=check_slots,
+            unsaid_ok=True,  # "are you open" finds "are you open Monday to Friday"
+        )
+        self._examples: dict[str, tuple[int, str]] = {}  # entry key -> (answer, question)
         owner: dict[str, int] = {}
         for index, answer in enumerate(self.answers):
+            items: list[tuple[str, str, str]] = []
             for question in answer.questions:
-                norm = normalize(question)
+                norm = normalize_in(question, lang)
                 if norm in owner:
                     if owner[norm] != index:
                         first = self.answers[owner[norm]].id
@@ -311,85 +300,41 @@ class AnswerMatcher:
                         )
                     continue
                 owner[norm] = index
-                examples.append(_Example(index, question, norm, _example_slots(norm)))
-        # an example leaves an action unsaid that its siblings say: it means the same action
-        own = [e.slots for e in examples]
-        examples = [
-            replace(
-                e,
-                slots=inherit_actions(
-                    e.slots, (s for j, s in enumerate(own) if examples[j].answer == e.answer)
-                ),
-            )
-            for e in examples
-        ]
-        self._examples = examples
-        self._exact = {e.normalized: i for i, e in enumerate(examples)}
-        self._owners = np.array([e.answer for e in examples])
-        self._matrix = _vectors(self.embedder, [e.normalized for e in examples])
+                key = f"{index}:{len(items)}"
+                self._examples[key] = (index, question)
+                items.append((key, question, language))
+            self._matcher.add_many(items, group=str(index))
+
+    @property
+    def embedder(self) -> SentenceEmbedder:
+        return self._matcher.embedder
 
     def match(self, text: str) -> Match:
         """Synchronous: the match for ``text`` (embeds it on this thread unless it is exact)."""
-        norm = normalize(text)
-        if not norm or norm in self._exact:
-            return self._decide(norm, None)
-        return self._decide(norm, self.embedder.embed([norm])[0])
+        return self._result(self._matcher.match_sync(text, self.language))
 
     async def match_async(self, text: str) -> Match:
         """:meth:`match`, embedding on the embedder's worker thread."""
-        norm = normalize(text)
-        if not norm or norm in self._exact:
-            return self._decide(norm, None)
-        return self._decide(norm, (await self.embedder.embed_async([norm]))[0])
+        return self._result(await self._matcher.match(text, self.language))
 
-    def _decide(self, norm: str, vector: F32 | None) -> Match:
-        if not norm:
-            return Match(norm, False, None, None, 0.0, 0.0, None, "empty")
-        if vector is None:  # exact: the example's own vector scores the others
-            example = self._examples[self._exact[norm]]
-            scores = self._matrix @ self._matrix[self._exact[norm]]
-            return self._result(norm, example, 1.0, scores, accepted=True, reason="exact")
-        scores = self._matrix @ vector
-        caller = extract_slots(norm)
-        order = np.argsort(-scores, kind="stable")
-        reason = "below threshold"
-        ruled_out: set[int] = set()  # answers an example showed to be the opposite question
-        for rank, i in enumerate(order):
-            if scores[i] < self.threshold:
-                break
-            example = self._examples[int(i)]
-            disagree = conflicts(caller, example.slots) if self.check_slots else ()
-            if rank == 0 and disagree:
-                reason = "; ".join(str(c) for c in disagree)
-            if example.answer in ruled_out:
-                continue
-            if not disagree:
-                return self._result(norm, example, float(scores[i]), scores, True, "similar")
-            if any(c.opposite for c in disagree):
-                ruled_out.add(example.answer)
-        top = int(order[0])
-        return self._result(norm, self._examples[top], float(scores[top]), scores, False, reason)
-
-    def _result(
-        self,
-        norm: str,
-        example: _Example,
-        score: float,
-        scores: F32,
-        accepted: bool,
-        reason: str,
-    ) -> Match:
-        others = scores[self._owners != example.answer]
-        answer = self.answers[example.answer]
+    def _result(self, result: MatchResult) -> Match:
+        if result.reason == "empty":
+            return Match(result.text, False, None, None, 0.0, 0.0, None, "empty")
+        key = result.key or result.best_key
+        if key is None:
+            return Match(result.text, False, None, None, 0.0, 0.0, None, result.reason)
+        index, question = self._examples[key]
+        answer = self.answers[index]
+        accepted = result.key is not None
         return Match(
-            text=norm,
+            text=result.text,
             accepted=accepted,
             answer_id=answer.id,
-            example=example.question,
-            score=score,
-            second_score=float(others.max()) if others.size else 0.0,
+            example=question,
+            score=result.score,
+            second_score=result.second_score,
             reply=answer.reply if accepted else None,
-            reason=reason,
+            reason=result.reason,
         )
 
 

@@ -78,6 +78,9 @@ ACTIONS: Final[Mapping[str, Mapping[str, tuple[str, ...]]]] = {
             "reschedule", "rescheduling", "rescheduled", "postpone", "push back",
             "move my appointment", "move the appointment", "change my appointment",
             "change the appointment", "different time", "different day",
+            "change my reservation", "change the reservation", "change my booking",
+            "change the booking", "move my reservation", "move the reservation",
+            "move my booking", "move the booking", "another time", "another day",
         ),
     },
     "switch": {
