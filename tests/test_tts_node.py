@@ -40,6 +40,7 @@ from callweaver.services.local_tts import FliteTTS
 from callweaver.testing import ListIO, run_processor
 
 FLITE = shutil.which("flite") or "flite"
+ROOT = Path(__file__).resolve().parent.parent
 FIRST, SECOND = "Thank you for calling the clinic.", "We open at nine tomorrow morning."
 FALLBACK = "Sorry, we have a technical problem."
 
@@ -311,3 +312,107 @@ async def test_a_slow_provider_is_hedged_and_the_waste_reported(tmp_path: Path) 
 def test_a_hedge_must_come_before_the_timeout() -> None:
     with pytest.raises(ValidationError, match="hedge_after_s must be below"):
         TextToSpeech.Params(hedge_after_s=2, first_audio_timeout_s=2)
+
+
+# -- the audio cache ----------------------------------------------------------------------------
+
+
+def said(log: Path) -> list[str]:
+    """What the counting flite was asked to say, in order."""
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def counting_flite(tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    """Real flite behind a script that logs each text it is asked to speak."""
+    log = tmp_path / "said.log"
+    binary = script(tmp_path / "flite", f'echo "$*" >> "{log}"\nexec "{FLITE}" "$@"')
+    return {"type": "flite", "name": unique("flite-counting"), "binary": binary}, log
+
+
+async def test_a_cacheable_sentence_is_played_from_the_audio_cache_the_next_time(
+    tmp_path: Path,
+) -> None:
+    provider, log = counting_flite(tmp_path)
+    cache = {"type": "memory", "prefix": f"test-{uuid.uuid4().hex}:"}  # a store of its own
+    frames = [
+        ReplyTextFrame(call_id="test-call", turn_id=1, text=FIRST, sentence=True, cacheable=True),
+        end(1),
+        ReplyTextFrame(call_id="test-call", turn_id=2, text=FIRST, sentence=True, cacheable=True),
+        end(2),
+        text(SECOND, 3),  # not cacheable: spoken every time, never kept
+        end(3),
+        text(SECOND, 4),
+        end(4),
+    ]
+    run = await run_processor(node([provider], audio_cache=cache, lead_clause=False), frames)
+    spoken = [t for t in said(log) if FALLBACK not in t]  # the fallback line at start-up
+    assert sum(FIRST in t for t in spoken) == 1 and sum(SECOND in t for t in spoken) == 2
+    first, again, second, second_again = segments(run.downstream)
+    assert again == first  # the same audio, from the cache
+    assert second and second_again
+    hits = [
+        f for f in run.downstream if isinstance(f, MetricsFrame) and f.name == "cache.audio.hit"
+    ]
+    assert [h.turn_id for h in hits] == [2]
+    assert run.ctx is not None
+    marks = {t.turn_id: t.marks for t in run.ctx.latency.turns}
+    assert Stage.FIRST_TTS_AUDIO in marks[2]  # a cached turn still reports its first audio
+    assert run.ctx.spoken.spoken_ms(2) > 500  # and what it said, for barge-in accounting
+
+
+async def test_audio_from_a_failover_provider_is_not_kept(tmp_path: Path) -> None:
+    broken = script(tmp_path / "broken", "exit 3")
+    provider, log = counting_flite(tmp_path)
+    cache = {"type": "memory", "prefix": f"test-{uuid.uuid4().hex}:"}
+    frames = []
+    for turn in (1, 2):
+        frames += [
+            ReplyTextFrame(
+                call_id="test-call", turn_id=turn, text=FIRST, sentence=True, cacheable=True
+            ),
+            end(turn),
+        ]
+    tts = node([{"type": "flite", "name": unique("broken"), "binary": broken}, provider],
+               audio_cache=cache)  # fmt: skip
+    await run_processor(tts, frames)
+    # the second provider spoke both times: its voice is not the voice the cache keys
+    assert sum(FIRST in t for t in said(log)) == 2
+
+
+async def test_simulate_answers_a_repeated_question_from_the_audio_cache(tmp_path: Path) -> None:
+    """Through `callweaver simulate`: the same question twice in one call; the declared
+    answer is synthesized once, then played from the audio cache."""
+    import asyncio
+    import json
+    import sys
+
+    import yaml
+
+    from callweaver.transports.wav import Pcm, read_wav, write_wav
+
+    root = ROOT
+    provider, log = counting_flite(tmp_path)
+    config = yaml.safe_load((root / "configs" / "local.yaml").read_text())
+    for n in config["pipeline"]["nodes"]:
+        if n["type"] == "tts":
+            n["params"] = {"providers": [provider], "audio_cache": {"type": "memory"},
+                           "fallback_text": FALLBACK}  # fmt: skip
+    path = tmp_path / "cached.yaml"
+    path.write_text(yaml.safe_dump(config))
+    question = read_wav(root / "examples" / "audio" / "question-address.wav")
+    rate = question.sample_rate
+    pause = bytes(rate * 2 * 5)  # the answer plays out before the question comes again
+    wav = tmp_path / "twice.wav"
+    write_wav(wav, Pcm(question.data + pause + question.data + pause, rate))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "callweaver.cli", "simulate", str(path), "--audio", str(wav),
+        "--out", str(tmp_path / "out.wav"), "--json", str(tmp_path / "report.json"),
+        cwd=root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert len([t for t in report["turns"] if t.get("voice_to_voice_ms")]) == 2
+    assert out.decode().count("Harbour Street") == 2  # answered twice
+    spoken = [t for t in said(log) if FALLBACK not in t]
+    assert sum("Harbour Street" in t for t in spoken) == 1, spoken  # synthesized once

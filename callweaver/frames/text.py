@@ -26,6 +26,9 @@ class ReplyTextFrame(Frame):
     text: str
     sentence: bool = False
     language: str = ""
+    cacheable: bool = False
+    """Safe to keep and replay for other callers (a declared answer: no personal data), so a
+    TTS node with an audio cache may keep its audio."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -54,6 +54,8 @@ _FALLBACK = "Sorry, I'm having trouble answering right now. Please try again in 
 class Reply(Processor):
     """The conversation and the sentence streaming both node types share."""
 
+    replies_cacheable = False  # the same words for every caller: their audio may be kept
+
     def __init__(self, params: Any, *, system_prompt: str, fallback_reply: str) -> None:
         super().__init__(params)
         self.llm: LLM | None = None
@@ -156,6 +158,7 @@ class Reply(Processor):
                 text=text,
                 sentence=sentence,
                 language=language,
+                cacheable=self.replies_cacheable,
             )
         )
 
@@ -212,6 +215,8 @@ class LLMReply(Reply):
 
 class AnswersReply(Reply):
     """The ``answers`` node: replies from the declared answers, offline."""
+
+    replies_cacheable = True  # declared answers (and the no-match reply) are fixed text
 
     Params = AnswersLLM.Params
 

@@ -48,6 +48,8 @@ from callweaver.processors.switches import report_switches
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
 from callweaver.runtime.spoken import SpokenLog
+from callweaver.services.cache.speech import SpeechCache, shared_store, voice_of
+from callweaver.services.cache.store import CacheStoreParams
 from callweaver.services.catalog import TTSProviders
 from callweaver.services.failover import FailoverTTS, Switch
 from callweaver.services.tts import Speech
@@ -86,6 +88,12 @@ class TTSParams(BaseModel):
     lead_clause: bool = Field(
         True, description="synthesize a long first sentence's first clause alone (heard sooner)"
     )
+    audio_cache: CacheStoreParams | None = Field(
+        None,
+        description="keep the audio of sentences any caller may hear (declared answers) per "
+        "voice and rate, and play it from this store the next time: {type: memory} or "
+        "{type: redis, url: ...}; default: off",
+    )
     stream_text: bool = Field(
         True,
         description="feed a turn's text into one stream of a provider that takes text as it "
@@ -119,6 +127,7 @@ class TextToSpeech(Processor):
         self._turn_started = -1  # the last turn whose first sentence was spoken
         self._hedges_reported = (0, 0)  # (hedges lost, characters) already reported
         self._live: _LiveStream | None = None  # the turn's text stream, in stream mode
+        self._speech: SpeechCache | None = None  # audio of cacheable sentences (audio_cache)
 
     async def start(self, frame: StartFrame) -> None:
         self.rate = self.p.sample_rate or frame.out_sample_rate
@@ -135,6 +144,10 @@ class TextToSpeech(Processor):
         self.tts.prefer_output(self.rate, self.rate == 8000 and frame.out_encoding == "mulaw")
         await self.tts.warm()  # cloud providers connect now, not on the first sentence
         self._fallback = await self._fallback_audio()
+        if self.p.audio_cache is not None and self.p.providers:
+            first = self.p.providers[0]
+            voice = voice_of(first.type_name, first.name, first.params)
+            self._speech = SpeechCache(shared_store(self.p.audio_cache), voice, self.rate)
 
     async def _fallback_audio(self) -> bytes:
         assert self.tts is not None
@@ -165,7 +178,9 @@ class TextToSpeech(Processor):
         if isinstance(frame, ReplyTextFrame):
             language = frame.language or self.p.language
             sentences = [frame.text] if frame.sentence else self._splitter.push(frame.text)
-            if self._streaming(frame.turn_id):
+            streaming = self._live is not None and self._live.turn == frame.turn_id
+            kept = frame.cacheable and self._speech is not None and not streaming
+            if not kept and self._streaming(frame.turn_id):
                 live = await self._stream_for(frame.turn_id, language)
                 for sentence in sentences:  # shown as sentences, spoken as they come
                     await self.emit(_sentence(frame, sentence))
@@ -173,6 +188,9 @@ class TextToSpeech(Processor):
                 return
             for sentence in sentences:
                 await self.emit(_sentence(frame, sentence))
+                if kept:
+                    await self._speak_cacheable(frame.turn_id, sentence, language)
+                    continue
                 for part in self._parts(frame.turn_id, sentence):
                     await self._speak(frame.turn_id, part, language)
             return
@@ -238,16 +256,54 @@ class TextToSpeech(Processor):
         self._turn_started = turn
         return lead_clause(sentence)
 
-    async def _speak(self, turn: int, text: str, language: str) -> None:
+    async def _speak(
+        self, turn: int, text: str, language: str, capture: list[bytes] | None = None
+    ) -> bool:
         assert self.tts is not None
         if not text.strip() or turn in self._fell_back:
-            return
-        await self._play(turn, self.tts.synthesize(text, language), _Said(text))
+            return False
+        return await self._play(turn, self.tts.synthesize(text, language), _Said(text), capture)
 
-    async def _play(self, turn: int, audio: AsyncIterator[Speech], said: _Said) -> None:
+    async def _speak_cacheable(self, turn: int, sentence: str, language: str) -> None:
+        """A sentence any caller may hear (:attr:`ReplyTextFrame.cacheable`): played from the
+        audio cache when this voice said it before; else spoken, and kept if the first
+        provider spoke it whole."""
+        assert self.tts is not None and self._speech is not None
+        if not sentence.strip() or turn in self._fell_back:
+            return
+        ctx = self.ctx
+        pcm = await self._speech.get(sentence)
+        if pcm is not None:
+            ctx.mark(turn, Stage.FIRST_TTS_AUDIO)
+            ctx.spoken.add(turn, sentence, len(pcm) / 2 * 1000 / self.rate)
+            await self.emit_audio(pcm, self.rate, turn, self.rate * self.p.chunk_ms // 1000 * 2)
+            await self.emit_metric("cache.audio.hit", 1.0, turn)
+            return
+        switches = self.tts.switches
+        capture: list[bytes] = []
+        whole = True
+        for part in self._parts(turn, sentence):
+            whole = await self._speak(turn, part, language, capture) and whole
+        primary = self.tts.providers[0] if self.tts.providers else None
+        if (
+            whole
+            and self.tts.switches == switches
+            and primary is not None
+            and self.tts.last_served == getattr(primary, "name", None)
+        ):
+            await self._speech.put(sentence, b"".join(capture))
+
+    async def _play(
+        self,
+        turn: int,
+        audio: AsyncIterator[Speech],
+        said: _Said,
+        capture: list[bytes] | None = None,
+    ) -> bool:
         """Send ``audio`` out in ``chunk_ms`` frames at the output rate; a provider failure
         (every provider failed) plays the fallback if nothing of it was heard. What is said
-        goes into the call's spoken log (:class:`_Said`), for barge-in accounting."""
+        goes into the call's spoken log (:class:`_Said`), for barge-in accounting; the audio
+        sent also into ``capture``. True when the audio came whole."""
         ctx = self.ctx
         resampler: Resampler | None = None
         pending = b""
@@ -264,10 +320,14 @@ class TextToSpeech(Processor):
                 pending += resampler.process(speech.pcm) if resampler else speech.pcm
                 cut = len(pending) - len(pending) % step
                 if cut:
+                    if capture is not None:
+                        capture.append(pending[:cut])
                     await self.emit_audio(pending[:cut], self.rate, turn, step)
                     pending = pending[cut:]
             if resampler is not None:
                 pending += resampler.flush()
+            if capture is not None:
+                capture.append(pending)
             await self.emit_audio(pending, self.rate, turn, step)
         except ProviderError as exc:
             ctx.record_error(self.name, exc, "fallback")
@@ -280,7 +340,7 @@ class TextToSpeech(Processor):
                 said = _Said(self.p.fallback_text)
                 said.ms = len(self._fallback) / 2 * 1000 / self.rate
                 await self.emit_audio(self._fallback, self.rate, turn, step)
-            return
+            return False
         finally:  # at once, not when collected: a provider's connection may hang on it
             said.log(ctx.spoken, turn)
             closer = getattr(audio, "aclose", None)
@@ -289,6 +349,7 @@ class TextToSpeech(Processor):
                     await closer()
         await report_switches(self, self._switches, turn)
         await self._report_hedges(turn)
+        return True
 
     async def _report_hedges(self, turn: int) -> None:
         """Metrics for hedges lost since the last report: their count and wasted text."""
@@ -382,4 +443,5 @@ def _sentence(frame: ReplyTextFrame | ReplyEndFrame, text: str) -> ReplyTextFram
         text=text,
         sentence=True,
         language=language,
+        cacheable=isinstance(frame, ReplyTextFrame) and frame.cacheable,
     )

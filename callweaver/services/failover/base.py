@@ -95,6 +95,8 @@ class Failover(Generic[P]):
         self.name = "+".join(names)
         self._stuck: P | None = None  # after a switch: where requests start, until...
         self._stuck_until_ns = 0
+        self.last_served: str | None = None
+        """The name of the provider that served the last successful request."""
 
     @staticmethod
     def _name(provider: P) -> str:
@@ -139,6 +141,7 @@ class Failover(Generic[P]):
 
     def _succeeded(self, provider: P, breaker: CircuitBreaker, switched: bool) -> None:
         breaker.record_success()
+        self.last_served = self._name(provider)
         if switched and provider is not self.providers[0]:
             self._stuck = provider
             reset_ns = int(self.health.policy.reset_after_s * 1_000_000_000)
