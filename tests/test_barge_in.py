@@ -4,6 +4,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,23 +83,25 @@ LONG = (
 )
 
 
-async def test_the_conversation_keeps_only_what_the_caller_heard(tmp_path: Path) -> None:
-    """The caller cuts the long reply short: the model's next request carries the reply up
-    to the word where the audio stopped, and the report says what was heard."""
+async def two_questions(
+    tmp_path: Path, reply: str, *, gap_s: float, tail_s: float, realtime: bool
+) -> tuple[dict[str, Any], list[Any]]:
+    """``callweaver simulate`` of the hours question, ``gap_s`` of silence, the address
+    question, then ``tail_s``; the bot an LLM (a wire fake answering ``reply``) spoken by
+    flite. Returns the JSON report and the LLM's chat requests."""
     from fake_openai import FakeOpenAI
     from fake_openai import Reply as LLMReply
 
     audio = ROOT / "examples" / "audio"
     first, second = read_wav(audio / "question-hours.wav"), read_wav(audio / "question-address.wav")
     rate = first.sample_rate
-    gap = bytes(rate * 2 * 2)  # 2 s: the reply starts, then the caller speaks over it
-    caller = Pcm(first.data + gap + second.data + bytes(rate * 2 * 3), rate)
+    silence = [bytes(round(rate * s) * 2) for s in (gap_s, tail_s)]
     wav = tmp_path / "caller.wav"
-    write_wav(wav, caller)
-    async with FakeOpenAI(LLMReply(LONG)) as llm:
+    write_wav(wav, Pcm(first.data + silence[0] + second.data + silence[1], rate))
+    async with FakeOpenAI(LLMReply(reply)) as llm:
         config = {
-            "name": "heard",
-            "transports": {"file": {"realtime": True, "tail_ms": 500}},
+            "name": "two-questions",
+            "transports": {"file": {"realtime": realtime, "tail_ms": 500}},
             "pipeline": {"nodes": [
                 {"name": "vad", "type": "silero_vad", "params": {"stop_ms": 300}},
                 {"name": "stt", "type": "stt", "params": {"providers": ["whisper"]}},
@@ -107,18 +110,25 @@ async def test_the_conversation_keeps_only_what_the_caller_heard(tmp_path: Path)
                 {"name": "tts", "type": "tts", "params": {"providers": ["flite"]}},
             ]},
         }  # fmt: skip
-        path = tmp_path / "heard.yaml"
+        path = tmp_path / "two.yaml"
         path.write_text(json.dumps(config))
         report = tmp_path / "report.json"
+        fast = [] if realtime else ["--fast"]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "callweaver.cli", "simulate", str(path), "--audio", str(wav),
-            "--out", str(tmp_path / "out.wav"), "--json", str(report),
+            "--out", str(tmp_path / "out.wav"), "--json", str(report), *fast,
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         _, stderr = await asyncio.wait_for(proc.communicate(), 120)
         chats = llm.chats
     assert proc.returncode == 0, stderr.decode()
-    data = json.loads(report.read_text())
+    return json.loads(report.read_text()), chats
+
+
+async def test_the_conversation_keeps_only_what_the_caller_heard(tmp_path: Path) -> None:
+    """The caller cuts the long reply short: the model's next request carries the reply up
+    to the word where the audio stopped, and the report says what was heard."""
+    data, chats = await two_questions(tmp_path, LONG, gap_s=2, tail_s=3, realtime=True)
     heard = {t["turn"]: t["heard"] for t in data["turns"] if "heard" in t}
     assert list(heard) == [1], data["turns"]
     # about 2 s of the reply played before the caller's 200 ms of speech cut it
@@ -132,38 +142,8 @@ async def test_the_conversation_keeps_only_what_the_caller_heard(tmp_path: Path)
 async def test_a_caller_who_speaks_again_quickly_loses_no_words(tmp_path: Path) -> None:
     """In fast mode the caller's second question starts (and interrupts) while the first is
     still being transcribed: the first is not lost, and the reply answers both."""
-    from fake_openai import FakeOpenAI
-    from fake_openai import Reply as LLMReply
-
-    audio = ROOT / "examples" / "audio"
-    first, second = read_wav(audio / "question-hours.wav"), read_wav(audio / "question-address.wav")
-    rate = first.sample_rate
-    caller = Pcm(first.data + bytes(rate * 2 * 2) + second.data + bytes(rate * 2 * 2), rate)
-    wav = tmp_path / "caller.wav"
-    write_wav(wav, caller)
-    async with FakeOpenAI(LLMReply("We're at 42 Harbour Street.")) as llm:
-        config = {
-            "name": "quick",
-            "transports": {"file": {"realtime": False, "tail_ms": 500}},
-            "pipeline": {"nodes": [
-                {"name": "vad", "type": "silero_vad", "params": {"stop_ms": 300}},
-                {"name": "stt", "type": "stt", "params": {"providers": ["whisper"]}},
-                {"name": "bot", "type": "llm", "params": {"providers": [
-                    {"type": "openai", "base_url": llm.base_url, "model": "gpt-fake"}]}},
-                {"name": "tts", "type": "tts", "params": {"providers": ["flite"]}},
-            ]},
-        }  # fmt: skip
-        path = tmp_path / "quick.yaml"
-        path.write_text(json.dumps(config))
-        report = tmp_path / "report.json"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "callweaver.cli", "simulate", str(path), "--audio", str(wav),
-            "--out", str(tmp_path / "out.wav"), "--json", str(report), "--fast",
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, stderr = await asyncio.wait_for(proc.communicate(), 120)
-        chats = llm.chats
-    assert proc.returncode == 0, stderr.decode()
+    reply = "We're at 42 Harbour Street."
+    _, chats = await two_questions(tmp_path, reply, gap_s=2, tail_s=2, realtime=False)
     said = [m["content"].lower() for m in chats[-1].body["messages"] if m["role"] == "user"]
     assert len(said) == 2, said
     assert "saturday" in said[0] and "clinic" in said[1]
