@@ -21,18 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
-import os
-import platform
 import sys
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench.docs import write_section
+from bench.docs import publish
 from callweaver.runtime.latency import percentile
 from callweaver.services.cache import CacheEntry, EntrySource, MemoryStore, Scope, audio_key
 from callweaver.services.cache.redis_store import RedisStore
@@ -270,17 +266,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.entries, args.ops = ENTRIES // 10, 200
     started = time.perf_counter()
     results = asyncio.run(measure(args))
-    results.update(
-        date=date.today().isoformat(), cores=os.cpu_count(), python=platform.python_version(),
-        seconds=time.perf_counter() - started,
-    )  # fmt: skip
-    section = render(results)
-    print(section)
-    if not args.quick:
-        write_section(args.out, BEGIN, END, section)
-        (ROOT / "bench" / "results" / "cache_store.json").write_text(
-            json.dumps(results, indent=2) + "\n"
-        )
+    publish(results, render, name="cache_store", started=started, out=args.out, begin=BEGIN,
+            end=END, write=not args.quick)  # fmt: skip
 
 
 if __name__ == "__main__":

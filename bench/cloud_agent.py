@@ -30,20 +30,18 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
 
-from bench.docs import write_section
+from bench.docs import publish
 from bench.fakes import FakesProcess
 from bench.offline_agent.questions import QUESTIONS, RATE, VOICES, Voices
 from callweaver.pipelines.call import Call, CallReport
@@ -403,17 +401,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.turns, args.points, args.min_turns = 1, [1], 3
     started = time.perf_counter()
     results = asyncio.run(measure(args))
-    results.update(
-        date=date.today().isoformat(), cores=os.cpu_count(), python=platform.python_version(),
-        seconds=time.perf_counter() - started,
-    )  # fmt: skip
-    section = render(results)
-    print(section)
-    if not args.quick:
-        write_section(args.out, BEGIN, END, section)
-        (ROOT / "bench" / "results" / "cloud_agent.json").write_text(
-            json.dumps(results, indent=2) + "\n"
-        )
+    publish(results, render, name="cloud_agent", started=started, out=args.out, begin=BEGIN,
+            end=END, write=not args.quick)  # fmt: skip
 
 
 if __name__ == "__main__":
