@@ -35,6 +35,7 @@ from callweaver.frames import (
 from callweaver.pipelines.call import Call
 from callweaver.pipelines.config import load_config, parse_config
 from callweaver.pipelines.registry import BUILTINS, ENTRY_POINT_GROUP, ParamsError, Registry
+from callweaver.processors.cache import ResponseCacheNode
 from callweaver.processors.denoise import Denoise
 from callweaver.processors.echo import Echo
 from callweaver.processors.energy_vad import EnergyVAD, level_dbfs
@@ -84,6 +85,7 @@ def test_builtins() -> None:
         "stt": SpeechToText,
         "llm": LLMReply,
         "answers": AnswersReply,
+        "cache": ResponseCacheNode,
         "tts": TextToSpeech,
     }
 
@@ -106,7 +108,7 @@ def test_unknown_type_lists_what_is_known() -> None:
     with pytest.raises(RegistryError) as info:
         Registry(BUILTINS).resolve("parrot")
     assert str(info.value) == (
-        "unknown node type 'parrot' (known: answers, denoise, echo, energy_vad, identity, llm, "
+        "unknown node type 'parrot' (known: answers, cache, denoise, echo, energy_vad, identity, llm, "
         "passthrough, silero_vad, stt, tts; or use 'package.module:Class')"
     )
 

@@ -15,6 +15,9 @@ class TranscriptFrame(Frame):
     final: bool = True
     language: str = ""
     confidence: float | None = None
+    answer: str | None = None
+    """The reply already given to this transcript upstream (a response-cache hit): reply
+    nodes add the exchange to their conversation and do not answer it again."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,3 +39,16 @@ class ReplyEndFrame(Frame):
     """The bot's reply for this turn is complete (no more text or audio will follow)."""
 
     interruptible = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrefetchFrame(Frame):
+    """Reply text likely to be said soon (declared answers at start-up, the response cache's
+    predictions after a reply): a TTS node with an audio cache synthesizes the sentences it
+    does not hold yet, in idle time and within its budget; nothing is played. ``preload``:
+    finish before the call ends (start-up: the server's warm call); otherwise the work is
+    dropped with the call."""
+
+    texts: tuple[str, ...]
+    language: str = ""
+    preload: bool = False

@@ -182,6 +182,7 @@ class Call:
         self.ctx = CallContext(
             self.call_id,
             clock or MonotonicClock(),
+            deployment=graph.name,
             _interrupt=self.interrupt,
             _end=self.end,
             _cancel=self.cancel,

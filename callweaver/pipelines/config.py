@@ -399,7 +399,7 @@ def parse_config(
         if pipe is not None:
             _build_graph(pipe, registry, issue, check_graph=whole, indices=at)
         raise ConfigError(_in_file_order(issues))
-    graph = _build_graph(config.pipeline, registry, issue)
+    graph = _build_graph(config.pipeline, registry, issue, name=config.name)
     if issues or graph is None:
         raise ConfigError(_in_file_order(issues))
     return Deployment(file, config, graph)
@@ -440,6 +440,7 @@ def _build_graph(
     *,
     check_graph: bool = True,
     indices: list[int] | None = None,
+    name: str = "",
 ) -> Graph | None:
     """Resolve types, validate params, parse edges and check the graph, reporting each problem
     through ``issue``; ``indices`` are the nodes' positions in the file when some were left out."""
@@ -500,4 +501,4 @@ def _build_graph(
             else:
                 issue(("pipeline",), p.message)
         return None
-    return Graph(nodes, edges)
+    return Graph(nodes, edges, name=name)

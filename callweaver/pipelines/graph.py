@@ -94,14 +94,18 @@ class GraphProblem:
 class Graph:
     """A validated topology; :class:`~callweaver.pipelines.call.Call` instantiates it per call."""
 
-    __slots__ = ("edges", "fused", "nodes")
+    __slots__ = ("edges", "fused", "name", "nodes")
 
-    def __init__(self, nodes: Sequence[Node], edges: Sequence[Edge] | None = None) -> None:
+    def __init__(
+        self, nodes: Sequence[Node], edges: Sequence[Edge] | None = None, *, name: str = ""
+    ) -> None:
+        """``name``: the deployment's (a call's context carries it: cache keys use it)."""
         if edges is None:
             edges = linear_edges([n.name for n in nodes])
         problems = check(nodes, edges)
         if problems:
             raise GraphError("; ".join(p.message for p in problems))
+        self.name = name
         self.nodes: dict[str, Node] = {n.name: n for n in nodes}
         self.edges: tuple[Edge, ...] = tuple(edges)
         self.fused: frozenset[str] = _fusion_plan(self.nodes, self.edges)

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from callweaver.errors import RegistryError
+from callweaver.processors.cache import ResponseCacheNode
 from callweaver.processors.denoise import Denoise
 from callweaver.processors.echo import Echo
 from callweaver.processors.energy_vad import EnergyVAD
@@ -44,6 +45,7 @@ BUILTINS: Mapping[str, type[Processor]] = {
     "stt": SpeechToText,
     "llm": LLMReply,
     "answers": AnswersReply,
+    "cache": ResponseCacheNode,
     "tts": TextToSpeech,
 }
 

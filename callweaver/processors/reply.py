@@ -38,11 +38,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from callweaver.errors import ProviderError
 from callweaver.frames.base import Frame
 from callweaver.frames.control import InterruptFrame, StartFrame
-from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
+from callweaver.frames.text import PrefetchFrame, ReplyEndFrame, ReplyTextFrame, TranscriptFrame
 from callweaver.processors.switches import report_switches
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
+from callweaver.runtime.replies import CompletedReply
 from callweaver.services.answers import AnswersLLM, AnswersParams
+from callweaver.services.cache.guard import personal
+from callweaver.services.cache.keys import prompt_version
 from callweaver.services.catalog import LLMProviders
 from callweaver.services.failover import FailoverLLM, Switch
 from callweaver.services.llm import LLM, Message
@@ -55,6 +58,7 @@ class Reply(Processor):
     """The conversation and the sentence streaming both node types share."""
 
     replies_cacheable = False  # the same words for every caller: their audio may be kept
+    source = "llm"  # where replies come from, for a cache that keeps them
 
     def __init__(self, params: Any, *, system_prompt: str, fallback_reply: str) -> None:
         super().__init__(params)
@@ -71,6 +75,17 @@ class Reply(Processor):
     def build(self) -> LLM:
         raise NotImplementedError
 
+    def version(self) -> str:
+        """What the replies depend on (a response cache keys what it learns with it)."""
+        return prompt_version(type(self).__name__, self.system_prompt)
+
+    def reusable(self) -> bool:
+        """May the reply just given be given to another caller asking the same?"""
+        return self.replies_cacheable
+
+    def attached(self) -> None:
+        self.ctx.replies.version = self.version()  # a cache's lookups need it from the start
+
     async def start(self, frame: StartFrame) -> None:
         # building may load a model or embed the answers: off the event loop
         self.llm = await asyncio.to_thread(self.build)
@@ -81,6 +96,12 @@ class Reply(Processor):
     async def process(self, frame: Frame) -> None:
         await self.emit(frame)  # transcripts too: a transport may show them
         if isinstance(frame, TranscriptFrame) and frame.final and frame.text.strip():
+            if frame.answer is not None:  # answered upstream (a cache hit): remembered only
+                self._keep_what_was_heard()
+                self.history.append(Message("user", frame.text))
+                self.history.append(Message("assistant", frame.answer))
+                self._replied = (frame.turn_id, len(self.history) - 1)
+                return
             if frame.turn_id < self._stale_before:
                 # the caller spoke again before this turn's transcript came: its reply could
                 # not be played; the words join the conversation, the newer turn is answered
@@ -133,6 +154,15 @@ class Reply(Processor):
             ctx.mark(turn, Stage.FIRST_TOKEN)
             await self._say(turn, self.fallback_reply, language)
         await self.emit(ReplyEndFrame(call_id=ctx.call_id, turn_id=turn, ts_ns=ctx.now_ns()))
+        if said and not failed:  # once the reply is out: a cache may learn it
+            done = "".join(said).strip()
+            reusable = self.reusable()
+            await ctx.replies.add(
+                CompletedReply(
+                    turn, transcript.text, done, language, reusable, self.source,
+                    ctx.replies.version,
+                )
+            )  # fmt: skip
 
     def _keep_what_was_heard(self) -> None:
         """A barge-in cut the last reply: the conversation keeps what the caller heard of it
@@ -158,7 +188,7 @@ class Reply(Processor):
                 text=text,
                 sentence=sentence,
                 language=language,
-                cacheable=self.replies_cacheable,
+                cacheable=self.replies_cacheable and not personal(text),
             )
         )
 
@@ -190,6 +220,11 @@ class LLMParams(BaseModel):
         description="send the model's pieces as they come, not sentences: for a tts node with "
         "stream_text (not for ConversationRelay, which runs no tts node)",
     )
+    cacheable: bool = Field(
+        False,
+        description="its replies may be given to other callers asking the same (no personal "
+        "data, no tool results): a cache node keeps them, past its own guard",
+    )
 
 
 class LLMReply(Reply):
@@ -204,6 +239,11 @@ class LLMReply(Reply):
         self.p = params
         self.max_history = params.max_history
         self.stream_tokens = params.stream_tokens
+        self.replies_cacheable = params.cacheable
+
+    def version(self) -> str:
+        models = [(spec.type_name, spec.name, repr(spec.params)) for spec in self.p.providers]
+        return prompt_version("llm", self.system_prompt, models)
 
     def build(self) -> LLM:
         return FailoverLLM(
@@ -217,12 +257,34 @@ class AnswersReply(Reply):
     """The ``answers`` node: replies from the declared answers, offline."""
 
     replies_cacheable = True  # declared answers (and the no-match reply) are fixed text
+    source = "declared"
 
     Params = AnswersLLM.Params
 
     def __init__(self, params: AnswersParams) -> None:
         super().__init__(params, system_prompt="", fallback_reply=params.no_match_reply)
         self.answers: AnswersLLM | None = None
+        self.p = params
+
+    def version(self) -> str:
+        p = self.p
+        answers = [(a.id, a.questions, a.reply) for a in p.all_answers]
+        return prompt_version("answers", answers, p.threshold, p.no_match_reply)
+
+    def reusable(self) -> bool:
+        match = getattr(self.answers, "last_match", None)
+        return bool(match is not None and match.accepted)  # not the no-match reply
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        # a tts node's audio cache prepares every reply (a downstream inbox holds its start
+        # frame before anything emitted here)
+        ctx = self.ctx
+        replies = [a.reply for a in self.p.all_answers] + [self.p.no_match_reply]
+        await self.emit(
+            PrefetchFrame(call_id=ctx.call_id, turn_id=0, ts_ns=ctx.now_ns(),
+                          texts=tuple(dict.fromkeys(replies)), preload=True)
+        )  # fmt: skip
 
     def build(self) -> LLM:
         self.answers = AnswersLLM(self.params, name="answers")

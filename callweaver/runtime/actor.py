@@ -165,6 +165,7 @@ class Actor:
         self._process = (
             processor.emit if type(processor).process is Processor.process else processor.process
         )
+        processor.attached()
         return processor
 
     # -- called by the call, from other tasks ------------------------------------------------
@@ -306,6 +307,7 @@ class FusedTransform:
             raise TypeError(f"node {self.name!r} is not a Transform and cannot be fused")
         processor.name = self.name
         processor.ctx = self.ctx
+        processor.attached()
         return processor.transform
 
     def __call__(self, frame: Frame) -> Frame | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from callweaver.runtime.clock import Clock, MonotonicClock
 from callweaver.runtime.latency import Stage, TurnLatency
+from callweaver.runtime.replies import ReplyLog
 from callweaver.runtime.spoken import SpokenLog
 
 log = logging.getLogger("callweaver.call")
@@ -40,12 +41,16 @@ class CallContext:
     call_id: str
     clock: Clock = field(default_factory=MonotonicClock)
     turn_id: int = 0
+    deployment: str = ""
+    """The deployment's name (its config's ``name``)."""
     parameters: Mapping[str, str] = field(default_factory=dict)
     """The call's choices from its transport (see :class:`~callweaver.frames.StartFrame`)."""
     latency: TurnLatency = field(default_factory=TurnLatency)
     errors: list[ErrorRecord] = field(default_factory=list)
     spoken: SpokenLog = field(default_factory=SpokenLog)
     """What was said of each reply and, after a barge-in, what the caller heard of it."""
+    replies: ReplyLog = field(default_factory=ReplyLog)
+    """The replies the reply node completed, for the response cache to learn from."""
     _interrupt: Callable[[int], None] = _no_lever
     _end: Callable[[str], None] = _no_lever
     _cancel: Callable[[str], None] = _no_lever

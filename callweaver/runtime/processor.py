@@ -54,6 +54,10 @@ class Processor:
 
     # -- lifecycle hooks ------------------------------------------------------------------
 
+    def attached(self) -> None:
+        """The processor has its call context (``self.ctx``), before any frame reaches any
+        node of the call: say on the context what other nodes may need from the start."""
+
     async def start(self, frame: StartFrame) -> None:
         """The call starts: open what the processor needs (connections, model handles)."""
 

@@ -38,7 +38,10 @@ def _public(url: str, public_url: str | None) -> str:
 
 
 def add_relay_routes(app: FastAPI, server: Server, config: RelayConfig) -> None:
-    graph = Graph([server.deployment.graph.nodes[name] for name in config.nodes])
+    graph = Graph(
+        [server.deployment.graph.nodes[name] for name in config.nodes],
+        name=server.deployment.graph.name,
+    )
     validator = (
         RequestValidator(config.auth_token.get_secret_value()) if config.auth_token else None
     )

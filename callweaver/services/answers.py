@@ -91,6 +91,7 @@ __all__ = [
     "AnswersParams",
     "Match",
     "load_answers_file",
+    "with_ids",
 ]
 
 DEFAULT_THRESHOLD: Final = 0.55
@@ -169,7 +170,7 @@ class AnswersParams(BaseModel):
             merged += load_answers_file(self.file)
         if not merged:
             raise ValueError("declare at least one answer (answers: or file:)")
-        self._all = _with_ids(merged)
+        self._all = with_ids(merged)
         return self
 
     @property
@@ -208,7 +209,7 @@ def load_answers_file(path: str | Path) -> list[Answer]:
     return answers
 
 
-def _with_ids(answers: Iterable[Answer]) -> list[Answer]:
+def with_ids(answers: Iterable[Answer]) -> list[Answer]:
     """Explicit ids must be unique; a missing one is the slug of the first question."""
     answers = list(answers)
     taken = {a.id for a in answers if a.id}
@@ -274,7 +275,7 @@ class AnswerMatcher:
         Chinese: see :mod:`callweaver.services.matcher`)."""
         if not answers:
             raise ValueError("an answer matcher needs at least one answer")
-        self.answers = _with_ids(answers)
+        self.answers = with_ids(answers)
         self.threshold = threshold
         self.check_slots = check_slots
         self.language = language

@@ -76,7 +76,13 @@ import numpy as np
 import numpy.typing as npt
 
 from callweaver.resources.embeddings import SentenceEmbedder, shared_embedder
-from callweaver.services.similarity import DenseIndex, NgramIndex, embed_cached, ngrams
+from callweaver.services.similarity import (
+    DenseIndex,
+    NgramIndex,
+    embed_cached,
+    ngrams,
+    prime_vectors,
+)
 from callweaver.text.languages import SLOT_LANGUAGES, extract_slots, language_key, normalize
 from callweaver.text.slots import Conflict, Slots, conflicts, inherit_actions
 
@@ -300,6 +306,26 @@ class Matcher:
                     self._least_threshold[lang] = min(least, entry.threshold)
         for group in {e.group for e, _ in prepared}:
             self._inherit(group)
+
+    async def add_async(
+        self,
+        key: str,
+        text: str,
+        language: str,
+        *,
+        threshold: float | None = None,
+        also: Iterable[str] = (),
+        group: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        """:meth:`add` with the entry's embedding run on the embedder's worker thread (the
+        event loop waits for no model)."""
+        langs = [language_key(language), *(language_key(a) for a in also)]
+        if any(self.methods.get(lang) == "minilm" for lang in langs):
+            norm = normalize(text[:MAX_CHARS], langs[0])
+            if norm:
+                await prime_vectors(self.embedder, [norm])
+        self.add(key, text, language, threshold=threshold, also=also, group=group, state=state)
 
     def remove(self, key: str) -> bool:
         """Forget ``key``; False when it was not there."""

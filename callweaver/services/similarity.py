@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from callweaver.resources.embeddings import SentenceEmbedder
 
-__all__ = ["KEPT_VECTORS", "DenseIndex", "NgramIndex", "embed_cached", "ngrams"]
+__all__ = ["KEPT_VECTORS", "DenseIndex", "NgramIndex", "embed_cached", "ngrams", "prime_vectors"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -52,6 +52,19 @@ def embed_cached(embedder: SentenceEmbedder, texts: Sequence[str]) -> F32:
     if not texts:
         return np.zeros((0, embedder.dim), np.float32)
     return np.stack([vectors[t] for t in texts])
+
+
+async def prime_vectors(embedder: SentenceEmbedder, texts: Sequence[str]) -> None:
+    """Embed the ``texts`` :func:`embed_cached` does not hold yet, on the embedder's worker
+    thread, so that adding them to an index next costs the event loop no model run."""
+    cache = _VECTORS.setdefault(embedder, {})
+    missing = sorted({t for t in texts if t not in cache})
+    if missing:
+        vectors = await embedder.embed_async(missing)
+        for text, vector in zip(missing, vectors, strict=True):
+            cache[text] = vector
+        while len(cache) > KEPT_VECTORS:
+            del cache[next(iter(cache))]
 
 
 class DenseIndex:

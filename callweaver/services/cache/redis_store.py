@@ -5,8 +5,9 @@ Layout under ``prefix`` (``callweaver:cache:`` by default)::
 
     {prefix}e:{entry id}    an entry's bytes (CacheEntry.to_bytes), with Redis' TTL
     {prefix}a:{audio key}   a clip's bytes (CachedAudio.to_bytes), with Redis' TTL
-    {prefix}log             a stream of {"id": entry id}, one per put (XADD MAXLEN ~log_max):
-                            what entries_since reads, so each worker learns every entry
+    {prefix}log             a stream of {"id": entry id}, one per put or delete (XADD MAXLEN
+                            ~log_max): what entries_since reads, so each worker learns every
+                            entry, and drops its local copy of one another worker deleted
 
 Writes go to the local store and to Redis (one round trip: SET and XADD pipelined); reads try
 the local store first, then Redis, and keep what Redis had locally.
@@ -208,6 +209,9 @@ class RedisStore:
             async with self._client.pipeline(transaction=False) as pipe:
                 if deletes:
                     pipe.delete(*(self._entry_key(i) for i in deletes))
+                    for entry_id in deletes:
+                        pipe.xadd(self._log_key, {"id": entry_id}, maxlen=self.log_max,
+                                  approximate=True)  # fmt: skip
                 for entry in filter(None, map(self.local.peek_entry, ids)):
                     self._queue_entry(pipe, entry, now)
                 for key in keys:
@@ -286,9 +290,18 @@ class RedisStore:
     async def delete(self, entry_id: str) -> None:
         await self.local.delete(entry_id)
         self._unsent_entries.pop(entry_id, None)
-        ok, _ = await self._redis("DEL", lambda: self._client.delete(self._entry_key(entry_id)))
+        ok, _ = await self._redis("DEL", lambda: self._delete_entries([entry_id]))
         if not ok and not self._closed:
             self._owe(self._unsent_deletes, entry_id)
+
+    async def _delete_entries(self, ids: list[str]) -> None:
+        """Delete, and log each id in the stream: the other workers read it there, find the
+        entry gone and drop their local copies."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.delete(*(self._entry_key(i) for i in ids))
+            for entry_id in ids:
+                pipe.xadd(self._log_key, {"id": entry_id}, maxlen=self.log_max, approximate=True)
+            await pipe.execute()
 
     async def report_wrong(self, entry_id: str) -> None:
         self._stats["wrong_reports"] += 1
@@ -329,11 +342,13 @@ class RedisStore:
         )
         if not ok or raws is None:
             return None
-        entries = [
-            entry
-            for entry_id, raw in zip(ids, raws, strict=True)
-            if raw is not None and (entry := self._read_entry(entry_id, raw)) is not None
-        ]
+        entries = []
+        for entry_id, raw in zip(ids, raws, strict=True):
+            entry = self._read_entry(entry_id, raw) if raw is not None else None
+            if entry is not None:
+                entries.append(entry)
+            elif entry_id not in self._unsent_entries:  # deleted (a wrong hit) or expired
+                await self.local.delete(entry_id)
         return entries, _text(rows[-1][0] or stream_id)
 
     # -- audio ------------------------------------------------------------------------------

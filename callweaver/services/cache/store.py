@@ -91,6 +91,10 @@ class CacheStore(Protocol):
 
     async def stats(self) -> CacheStats: ...
 
+    def stats_now(self) -> CacheStats:
+        """:meth:`stats` without awaiting (what this process knows now)."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections and background tasks; idempotent."""
         ...
