@@ -9,8 +9,12 @@ per store config, as a serving process does.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
+import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -348,3 +352,103 @@ async def test_a_reply_learned_by_one_worker_is_served_by_another(
     finally:
         for w in workers:
             await w.aclose()
+
+
+# -- numbers users can see ---------------------------------------------------------------------
+
+SERVED = """
+name: served
+pipeline:
+  nodes:
+    - name: cache
+      type: cache
+      params:
+        store: {type: memory, prefix: "served-%(n)d:"}
+        answers:
+          - {questions: ["Is there parking?"], reply: "There's free parking behind the building."}
+    - name: bot
+      type: llm
+      params:
+        providers: [{type: openai, base_url: "%(url)s", model: gpt-fake}]
+        cacheable: true
+  edges: [input -> cache, cache -> bot, cache.hit -> output, bot -> output]
+"""
+
+
+async def test_health_and_metrics_show_the_cache(server: FakeOpenAI) -> None:
+    from callweaver.server.app import Server
+
+    srv = Server(parse_config(SERVED % {"n": next(_stores), "url": server.base_url}))
+    await srv.warm()
+    io = ListIO([said("Is there parking?", 1), said("What are your opening hours?", 2),
+                 said("My name is Ana, when are you open?", 3)])  # fmt: skip
+    report = await srv.run_call(io, "test")
+    assert report.to_json()["turns"][0]["metrics"]["cache.hit"] == 1.0
+    await srv.run_call(ListIO([said("What are your opening hours?", 1)]), "test")
+
+    _, details = srv.health()
+    (stats,) = [s for name, s in details["cache"].items() if name.startswith("memory:served-")]
+    assert (stats["hits"], stats["misses"], stats["learned"]) == (2, 2, 1)
+    assert stats["refused"] == {"personal": 1}
+    assert stats["store"]["entries"] == 2  # the declared question and the learned one
+    text = srv.metrics.exposition().decode()
+    name = next(n for n in details["cache"] if n.startswith("memory:served-"))
+    assert f'callweaver_cache_hits_total{{cache="{name}",how="exact"}} 2.0' in text
+    assert f'callweaver_cache_misses_total{{cache="{name}"}} 2.0' in text
+    assert f'callweaver_cache_refused_total{{cache="{name}",why="personal"}} 1.0' in text
+    assert f'callweaver_cache_lookup_seconds{{cache="{name}",quantile="0.95"}}' in text
+
+
+# -- the real path: two `callweaver simulate` processes on one Redis ---------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SIMULATED = """
+name: simulated
+transports: {file: {realtime: false, tail_ms: 1200}}
+x-store: &store {type: redis, url: "%(redis)s", prefix: "sim:"}
+pipeline:
+  nodes:
+    - {name: vad, type: silero_vad, params: {stop_ms: 200}}
+    - {name: stt, type: stt, params: {providers: [{type: whisper, model: tiny.en}], language: en}}
+    - {name: cache, type: cache, params: {store: *store}}
+    - name: bot
+      type: llm
+      params:
+        providers: [{type: openai, base_url: "%(llm)s", model: gpt-fake}]
+        cacheable: true
+    - {name: tts, type: tts, params: {providers: [{type: flite, voice: slt}], audio_cache: *store}}
+  edges: [input -> vad, vad -> stt, stt -> cache, cache -> bot, cache.hit -> tts, bot -> tts,
+          tts -> output]
+"""
+
+
+async def simulate(config: Path, out: Path) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "callweaver", "simulate", str(config), "--fast",
+        "--audio", str(ROOT / "examples" / "audio" / "question-hours.wav"),
+        "--out", str(out / "reply.wav"), "--json", str(out / "report.json"),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    printed, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, printed.decode()
+    report: dict[str, Any] = json.loads((out / "report.json").read_text())
+    report["printed"] = printed.decode()
+    return report
+
+
+async def test_a_second_process_answers_from_what_the_first_learned(
+    server: FakeOpenAI, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "simulated.yaml"
+    config.write_text(SIMULATED % {"redis": redis_server.url, "llm": server.base_url})
+    first = await simulate(config, tmp_path)
+    assert len(server.chats) == 1
+    assert first["turns"][0]["metrics"]["cache.miss"] == 1.0
+
+    second = await simulate(config, tmp_path)
+    assert len(server.chats) == 1  # the second caller's question never reached the model
+    metrics = second["turns"][0]["metrics"]
+    assert metrics["cache.hit"] == 1.0 and metrics["cache.audio.hit"] == 1.0
+    said = [t["text"] for t in second["conversation"] if t["speaker"] == "bot"]
+    assert " ".join(said) == HOURS
+    assert "hit+audio" in second["printed"]  # the latency table's cache column

@@ -28,6 +28,7 @@ from callweaver.errors import PeerGone
 from callweaver.frames.audio import OutputAudioFrame
 from callweaver.frames.base import Frame
 from callweaver.frames.control import EndFrame, InterruptFrame, StartFrame
+from callweaver.frames.metrics import MetricsFrame
 from callweaver.frames.text import ReplyEndFrame
 from callweaver.pipelines.graph import INPUT, OUTPUT, Graph
 from callweaver.runtime.actor import Actor, FusedTransform, Route, TransformFn
@@ -105,6 +106,7 @@ class CallReport:
                     **{s.value: t.since_speech_end_ms(s) for s in t.marks},
                     "voice_to_voice_ms": t.voice_to_voice_ms,
                     "failover": t.switches,
+                    **({"metrics": t.metrics} if t.metrics else {}),
                     **({"heard": self.heard[t.turn_id]} if t.turn_id in self.heard else {}),
                 }
                 for t in self.turns
@@ -142,6 +144,8 @@ class _Output(Processor):
             self._written_ms += frame.duration_ns / 1e6
         elif isinstance(frame, ReplyEndFrame) and frame.turn_id == self._turn:
             self._ended = True
+        elif isinstance(frame, MetricsFrame) and frame.turn_id:
+            self.ctx.latency.metric(frame.turn_id, frame.name, frame.value)
         try:
             await self._io.write(frame)
         except PeerGone:  # the caller hung up while we were talking: not an error

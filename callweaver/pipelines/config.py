@@ -20,6 +20,9 @@ Shape::
         - input -> vad
         - vad -> bot
         - bot -> output
+
+Top-level keys that start with ``x-`` are ignored: a home for YAML anchors that several nodes
+share (``x-store: &store {...}``, then ``store: *store``).
 """
 
 from __future__ import annotations
@@ -387,6 +390,7 @@ def parse_config(
         )
 
     config: DeploymentConfig | None = None
+    data = {k: v for k, v in data.items() if not str(k).startswith("x-")}  # anchors' home
     try:
         config = DeploymentConfig.model_validate(data)
     except ValidationError as exc:

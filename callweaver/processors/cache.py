@@ -30,6 +30,7 @@ at the call's start, the declared answers' replies do (``preload``).
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -164,6 +165,7 @@ class ResponseCacheNode(Processor):
             await self.emit(frame)  # the reply node answers, knowing what was said
             return
         versions = [v for v in (self._declared, ctx.replies.version) if v]
+        started = time.perf_counter()
         hit = await self.cache.lookup(
             frame.text,
             deployment=ctx.deployment,
@@ -171,6 +173,7 @@ class ResponseCacheNode(Processor):
             versions=versions,
             flow_state=self._state(),
         )
+        lookup_ms = (time.perf_counter() - started) * 1000
         if hit is None:
             self._previous = None
             if self.p.learn:
@@ -178,9 +181,11 @@ class ResponseCacheNode(Processor):
                 for old in [t for t in self._pending if t <= turn - _KEEP_PENDING]:
                     del self._pending[old]
             await self.emit_metric("cache.miss", 1.0, turn)
+            await self.emit_metric("cache.lookup_ms", lookup_ms, turn)
             await self.emit(frame)
             return
         await self._answer(frame, hit, language)
+        await self.emit_metric("cache.lookup_ms", lookup_ms, turn)
 
     async def _answer(self, frame: TranscriptFrame, hit: Hit, language: str) -> None:
         assert self.cache is not None

@@ -34,6 +34,9 @@ class TurnTimes:
     marks: dict[Stage, int] = field(default_factory=dict)
     switches: list[str] = field(default_factory=list)
     """Failover switches during the turn, as "stage:from->to" (to "none" when none was left)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """What the nodes measured of the turn (their metrics frames: ``cache.hit`` with the
+    match score, ``cache.audio.hit``, ``answers_score``...), the last value of each name."""
 
     def since_speech_end_ms(self, stage: Stage) -> float | None:
         start = self.marks.get(Stage.SPEECH_END)
@@ -68,6 +71,13 @@ class TurnLatency:
         if turn is None:
             turn = self._turns[turn_id] = TurnTimes(turn_id)
         turn.switches.append(f"{stage}:{from_provider}->{to_provider or 'none'}")
+
+    def metric(self, turn_id: int, name: str, value: float) -> None:
+        """Record a node's measurement of ``turn_id``."""
+        turn = self._turns.get(turn_id)
+        if turn is None:
+            turn = self._turns[turn_id] = TurnTimes(turn_id)
+        turn.metrics[name] = value
 
     def get(self, turn_id: int) -> TurnTimes | None:
         """The marks of ``turn_id``, if any were recorded."""
@@ -119,11 +129,22 @@ def summarize(turns: Iterable[TurnTimes]) -> list[Summary]:
     return out
 
 
+def _cache_cell(metrics: dict[str, float]) -> str:
+    """How the response cache served a turn: hit (with the audio: +audio), miss or -."""
+    if "cache.hit" in metrics:
+        return "hit+audio" if "cache.audio.hit" in metrics else "hit"
+    return "miss" if "cache.miss" in metrics else "-"
+
+
 def format_table(turns: Sequence[TurnTimes]) -> str:
     """A plain-text table: one row per turn, each stage in ms after the end of caller speech,
-    and the turn's failover switches when there were any."""
+    how the response cache served it and the turn's failover switches, when there were
+    any."""
     switched = any(t.switches for t in turns)
+    cached = any(k.startswith("cache.") for t in turns for k in t.metrics)
     header = ["turn", *(s.value for s in STAGES[1:]), "voice_to_voice"]
+    if cached:
+        header.append("cache")
     if switched:
         header.append("failover")
     rows = [header]
@@ -134,6 +155,8 @@ def format_table(turns: Sequence[TurnTimes]) -> str:
             cells.append("-" if v is None else f"{v:.1f}")
         v2v = t.voice_to_voice_ms
         cells.append("-" if v2v is None else f"{v2v:.1f}")
+        if cached:
+            cells.append(_cache_cell(t.metrics))
         if switched:
             cells.append(" ".join(t.switches) or "-")
         rows.append(cells)

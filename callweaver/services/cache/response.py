@@ -77,11 +77,15 @@ class ResponseCache:
         *,
         sync_s: float = 1.0,
         thresholds: dict[str, float] | None = None,
+        check_slots: bool = True,
         clock: WallClock = time.time,
     ) -> None:
+        """``thresholds`` per matching language override the matcher's defaults;
+        ``check_slots=False`` is similarity alone (for comparison, never for calls)."""
         self.store = store
         self.sync_s = sync_s
         self.thresholds = dict(thresholds or {})
+        self.check_slots = check_slots
         self.clock = clock
         self._families: dict[str, Matcher] = {}
         self._entries: dict[str, CacheEntry] = {}
@@ -106,7 +110,9 @@ class ResponseCache:
     def _matcher(self, family: str) -> Matcher:
         matcher = self._families.get(family)
         if matcher is None:
-            matcher = self._families[family] = Matcher(thresholds=self.thresholds)
+            matcher = self._families[family] = Matcher(
+                thresholds=self.thresholds, check_slots=self.check_slots
+            )
         return matcher
 
     async def _index(self, entry: CacheEntry, group: str | None = None) -> None:
@@ -379,6 +385,6 @@ def all_caches() -> dict[str, ResponseCache]:
     out = {}
     for key, cache in _caches.items():
         params = CacheStoreParams.model_validate_json(key)
-        name = params.type if params.type == "memory" else f"redis:{params.prefix}"
+        name = f"{params.type}:{params.prefix}"
         out[name] = cache
     return out
