@@ -27,9 +27,15 @@ answer a group. It embeds the example questions once per process (MiniLM, see
    asks the opposite (an action or a negation disagrees) rules out its whole answer: "I don't
    want to cancel" gets no cancellation reply from any phrasing. An example takes the actions
    its sibling phrasings state ("I won't be able to make my appointment" is a cancellation).
-   A weekday never agrees with a relative day (is Monday tomorrow?). Unlike the cache, an
-   example's day, time or quantity that the caller leaves unsaid does not rule it out
-   (``unsaid_ok``): "are you open" finds "are you open Monday to Friday".
+   A weekday never agrees with a relative day (is Monday tomorrow?). Unlike the cache
+   (``unsaid_ok``), an example's day, time or quantity that the caller leaves unsaid does not
+   rule it out when another phrasing of the same answer leaves it out too ("are you open"
+   finds "are you open Monday to Friday" beside "when are you open"), and a day or time the
+   caller says that a question about opening hours leaves out is fine when the answer's reply
+   speaks to it ("are you open on Saturday" finds "when are you open", whose reply lists the
+   days; a reply "we open at eight" would not answer it). A lone phrasing stays strict: on the
+   matcher's four-language evaluation set (``tests/matching_eval.py``) this setting answers
+   no near miss wrongly, as the cache's.
 3. Nothing left above the threshold: no match, and the provider says ``no_match_reply``.
 
 Measured on a clinic front desk (11 answers, 38 example questions; ``tests/test_answers.py``)
@@ -305,6 +311,7 @@ class AnswerMatcher:
                 self._examples[key] = (index, question)
                 items.append((key, question, language))
             self._matcher.add_many(items, group=str(index))
+            self._matcher.describe(str(index), answer.reply, language)
 
     @property
     def embedder(self) -> SentenceEmbedder:

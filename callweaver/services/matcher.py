@@ -117,6 +117,23 @@ _SAY_IT: Final = frozenset({"hours"})
 #: Candidates walked at most, best first: when the most similar this many all disagree with
 #: the caller, nothing is safe (and the walk's cost stays bounded whatever the entries).
 MAX_CANDIDATES: Final = 32
+_ALL_KINDS: Final = frozenset({"number", "day", "time", "hours"})
+
+
+def _kinds(slots: Slots) -> frozenset[str]:
+    """What a text pins down: quantities, a day, a time, opening or closing."""
+    kinds = set()
+    if slots.numbers:
+        kinds.add("number")
+    if slots.weekdays or slots.relative_days:
+        kinds.add("day")
+    if slots.times:
+        kinds.add("time")
+    if any(axis in _SAY_IT for axis in slots.axes):
+        kinds.add("hours")
+    return frozenset(kinds)
+
+
 #: Text beyond this many characters is not looked at (a question is never that long).
 MAX_CHARS: Final = 500
 
@@ -184,8 +201,10 @@ class Matcher:
         time or a quantity must be said by both sides or neither, a caller who cancels,
         changes or refuses what the entry does not mention is refused, and an entry about
         opening or closing answers only a caller who says which; ``unsaid_ok=True`` lets a
-        particular entry answer a general caller (the answers node: "are you open" finds "are
-        you open Monday to Friday")."""
+        particular phrasing answer a general caller when another phrasing of its answer (its
+        group) is general, and a general phrasing answer a particular caller when the answer's
+        reply (:meth:`describe`) speaks to what the caller pinned down (the answers node: "are
+        you open on Saturday" finds "when are you open", whose reply lists the days)."""
         self._embedder = embedder
         self.methods: dict[str, Method] = dict(DEFAULT_METHODS if methods is None else methods)
         self.thresholds = dict(thresholds or {})
@@ -197,6 +216,9 @@ class Matcher:
         self._exact: dict[tuple[str, str], list[str]] = {}  # (language, normalized) -> keys
         self._groups: dict[str, list[str]] = {}
         self._group_ids: dict[str, int] = {}  # of the groups with entries
+        self._general: dict[str, frozenset[str]] = {}  # group -> kinds a member leaves out
+        self._covers: dict[str, frozenset[str]] = {}  # group -> kinds its reply pins down
+        self._about: dict[str, frozenset[str]] = {}  # group -> kinds its members pin down
         self._next_group = 0
         self._row_groups: dict[str, list[int]] = {}  # language -> row -> group id (-1: free)
         self._row_group_arrays: dict[str, npt.NDArray[np.intp]] = {}
@@ -307,6 +329,12 @@ class Matcher:
         for group in {e.group for e, _ in prepared}:
             self._inherit(group)
 
+    def describe(self, group: str, reply: str, language: str) -> None:
+        """The reply of ``group``'s entries: with ``unsaid_ok``, a caller's day, time,
+        quantity or opening/closing that the entry leaves unsaid is fine when the reply speaks
+        to it (see :meth:`__init__`)."""
+        self._covers[group] = _kinds(extract_slots(reply[:MAX_CHARS], language_key(language)))
+
     async def add_async(
         self,
         key: str,
@@ -351,6 +379,8 @@ class Matcher:
         if not siblings:
             self._groups.pop(entry.group, None)
             self._group_ids.pop(entry.group, None)
+            self._general.pop(entry.group, None)
+            self._about.pop(entry.group, None)
         else:
             self._inherit(entry.group)
         return True
@@ -364,6 +394,10 @@ class Matcher:
 
     def _inherit(self, group: str) -> None:
         members = [self._entries[k] for k in self._groups.get(group, ())]
+        self._general[group] = frozenset().union(
+            *(_ALL_KINDS - _kinds(e.own_slots) for e in members)
+        )
+        self._about[group] = frozenset().union(*(_kinds(e.own_slots) for e in members))
         if len(members) < 2:
             for e in members:
                 e.slots = e.own_slots
@@ -453,7 +487,7 @@ class Matcher:
             score = float(scores[i])
             if score < (entry.threshold if entry.threshold is not None else default):
                 continue
-            found = self._conflicts(caller, entry.slots) if self.check_slots else ()
+            found = self._conflicts(caller, entry.slots, entry.group) if self.check_slots else ()
             if first and found:
                 reason = "; ".join(str(c) for c in found)
             first = False
@@ -472,7 +506,7 @@ class Matcher:
             None, best_score, reason, best.key if best else None, best_score, second, norm, lang
         )
 
-    def _conflicts(self, caller: Slots, example: Slots) -> tuple[Conflict, ...]:
+    def _conflicts(self, caller: Slots, example: Slots, group: str) -> tuple[Conflict, ...]:
         found = list(conflicts(caller, example))
         # a weekday and a relative day never agree: whether Monday is tomorrow is unknown
         if (caller.weekdays and example.relative_days and not caller.relative_days) or (
@@ -481,13 +515,13 @@ class Matcher:
             days = caller.weekdays or caller.relative_days
             other = example.weekdays or example.relative_days
             found.append(Conflict("day", f"{','.join(sorted(days))} vs {','.join(sorted(other))}"))
+        # undoing or refusing what the entry never mentions: "cancel my table for two
+        # tonight" is not "a table for two tonight"
+        for axis, value in caller.actions | caller.negated_actions:
+            undo = value in _UNDO or (axis, value) in caller.negated_actions
+            if undo and axis not in example.axes:
+                found.append(Conflict("action", f"{value} vs nothing said"))
         if not self.unsaid_ok:
-            # undoing or refusing what the entry never mentions: "cancel my table for two
-            # tonight" is not "a table for two tonight"
-            for axis, value in caller.actions | caller.negated_actions:
-                undo = value in _UNDO or (axis, value) in caller.negated_actions
-                if undo and axis not in example.axes:
-                    found.append(Conflict("action", f"{value} vs nothing said"))
             # and an entry about opening or closing is not about the day's weather
             for axis, value in example.actions:
                 if axis in _SAY_IT and axis not in caller.axes:
@@ -504,6 +538,25 @@ class Matcher:
                 if mine != theirs and not any(c.kind == kind for c in found):
                     said = "caller" if mine else "entry"
                     found.append(Conflict(kind, f"said by the {said} only"))
+        else:
+            # a particular phrasing answers a general caller only when its answer does: when
+            # another phrasing of the same answer leaves that out ("when are you open" beside
+            # "are you open Monday to Friday"); a lone "are you open on Saturday" does not
+            # answer "are you open"
+            general = self._general.get(group, frozenset())
+            for kind in _kinds(example) - _kinds(caller) - general:
+                if not any(c.kind == kind for c in found):
+                    found.append(Conflict(kind, "said by the entry only"))
+            # and a general question about opening hours answers a particular caller only
+            # when its reply speaks to what the caller pinned down: "we're open Monday to
+            # Friday..." answers "are you open on Monday", "we open at eleven" does not
+            covers = self._covers.get(group, frozenset())
+            pinned = _kinds(caller) - _kinds(example) - covers
+            if "hours" not in self._about.get(group, frozenset()):
+                pinned = frozenset()  # booking "on Friday": the reply asks when anyway
+            for kind in pinned:
+                if not any(c.kind == kind for c in found):
+                    found.append(Conflict(kind, "said by the caller only"))
         return tuple(found)
 
     def _second(self, lang: str, scores: F32, group: str) -> float:
