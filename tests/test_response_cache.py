@@ -387,6 +387,7 @@ async def test_health_and_metrics_show_the_cache(server: FakeOpenAI) -> None:
     await srv.run_call(ListIO([said("What are your opening hours?", 1)]), "test")
 
     _, details = srv.health()
+    assert isinstance(details["prefetch"], dict)
     (stats,) = [s for name, s in details["cache"].items() if name.startswith("memory:served-")]
     assert (stats["hits"], stats["misses"], stats["learned"]) == (2, 2, 1)
     assert stats["refused"] == {"personal": 1}

@@ -26,6 +26,13 @@ keeps its guarantees (:meth:`FailoverTTS.synthesize_stream`); barge-in closes th
 Reply text frames are passed on ahead of their audio (a transport may show them), always as
 sentences: streamed pieces are joined first, so no transport shows a reply twice or in
 tokens. Every other frame passes through.
+
+With ``audio_cache``, a sentence any caller may hear (``ReplyTextFrame.cacheable``: declared
+answers, cached replies, an LLM marked cacheable) plays from the store when this voice said it
+before, and is kept once the first provider has said it whole. A :class:`PrefetchFrame` asks
+for sentences likely to be said soon: they are made in idle time within the ``prefetch``
+budget (:mod:`callweaver.processors.tts_prefetch`), and the ``preload`` ones (declared answers,
+at start-up) are finished before the call ends.
 """
 
 from __future__ import annotations
@@ -42,12 +49,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from callweaver.audio.resample import Resampler, resample
 from callweaver.errors import ProviderError
 from callweaver.frames.base import Frame
-from callweaver.frames.control import InterruptFrame, StartFrame
-from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame
+from callweaver.frames.control import EndFrame, InterruptFrame, StartFrame
+from callweaver.frames.text import PrefetchFrame, ReplyEndFrame, ReplyTextFrame
 from callweaver.processors.switches import report_switches
+from callweaver.processors.tts_prefetch import SpeechPrefetch
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
 from callweaver.runtime.spoken import SpokenLog
+from callweaver.services.cache.prefetch import shared_prefetch
 from callweaver.services.cache.speech import SpeechCache, shared_store, voice_of
 from callweaver.services.cache.store import CacheStoreParams
 from callweaver.services.catalog import TTSProviders
@@ -58,6 +67,28 @@ from callweaver.text.sentences import SentenceSplitter, lead_clause
 log = logging.getLogger("callweaver.tts")
 
 _FALLBACK = "Sorry, I'm having a technical problem. Please hold on or call back shortly."
+
+
+class PrefetchParams(BaseModel):
+    """How much a ``tts`` node with an ``audio_cache`` may spend making reply audio ahead of
+    need (per process and voice: every call of the process shares it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="make expected replies' audio in idle time")
+    max_chars_per_min: int = Field(
+        3000, ge=0, description="provider budget: characters sent for prefetching per minute"
+    )
+    max_busy: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="CPU budget: share of the last minute spent synthesizing prefetches "
+        "(preloading at start-up is not held to it)",
+    )
+    preload_timeout_s: float = Field(
+        60.0, gt=0, description="longest wait at a call's end for start-up audio to be made"
+    )
 
 
 class TTSParams(BaseModel):
@@ -94,6 +125,11 @@ class TTSParams(BaseModel):
         "voice and rate, and play it from this store the next time: {type: memory} or "
         "{type: redis, url: ...}; default: off",
     )
+    prefetch: PrefetchParams = Field(
+        default_factory=PrefetchParams,
+        description="with audio_cache: make the audio of replies upstream nodes expect (declared "
+        "answers at start-up, the cache's predictions) in idle time, within this budget",
+    )
     stream_text: bool = Field(
         True,
         description="feed a turn's text into one stream of a provider that takes text as it "
@@ -128,6 +164,7 @@ class TextToSpeech(Processor):
         self._hedges_reported = (0, 0)  # (hedges lost, characters) already reported
         self._live: _LiveStream | None = None  # the turn's text stream, in stream mode
         self._speech: SpeechCache | None = None  # audio of cacheable sentences (audio_cache)
+        self._prefetch: SpeechPrefetch | None = None  # audio made ahead (with audio_cache)
 
     async def start(self, frame: StartFrame) -> None:
         self.rate = self.p.sample_rate or frame.out_sample_rate
@@ -148,6 +185,14 @@ class TextToSpeech(Processor):
             first = self.p.providers[0]
             voice = voice_of(first.type_name, first.name, first.params)
             self._speech = SpeechCache(shared_store(self.p.audio_cache), voice, self.rate)
+            budget = self.p.prefetch
+            if budget.enabled and self.tts.providers:
+                prefetcher = shared_prefetch(
+                    f"{voice}@{self.rate}", budget.max_chars_per_min, budget.max_busy
+                )
+                self._prefetch = SpeechPrefetch(
+                    self._speech, self.tts.providers[0], self.rate, prefetcher
+                )
 
     async def _fallback_audio(self) -> bytes:
         assert self.tts is not None
@@ -175,7 +220,14 @@ class TextToSpeech(Processor):
         return b"".join(parts)
 
     async def process(self, frame: Frame) -> None:
+        if isinstance(frame, PrefetchFrame):  # consumed: audio to make, nothing to play
+            if self._prefetch is not None:
+                self._prefetch.add(frame.texts, frame.language or self.p.language,
+                                   preload=frame.preload)  # fmt: skip
+            return
         if isinstance(frame, ReplyTextFrame):
+            if self._prefetch is not None:
+                self._prefetch.busy()  # the reply first
             language = frame.language or self.p.language
             sentences = [frame.text] if frame.sentence else self._splitter.push(frame.text)
             streaming = self._live is not None and self._live.turn == frame.turn_id
@@ -205,6 +257,8 @@ class TextToSpeech(Processor):
                     await self.emit(_sentence(frame, sentence))
                     for part in self._parts(frame.turn_id, sentence):
                         await self._speak(frame.turn_id, part, self.p.language)
+            if self._prefetch is not None:
+                self._prefetch.idle()
         await self.emit(frame)
 
     # -- stream mode ----------------------------------------------------------------------
@@ -368,8 +422,16 @@ class TextToSpeech(Processor):
     async def on_interrupt(self, frame: InterruptFrame) -> None:
         self._splitter = SentenceSplitter()
         await self._drop_stream()
+        if self._prefetch is not None:
+            self._prefetch.idle()  # the interrupted reply's end will not come
+
+    async def on_end(self, frame: EndFrame) -> None:
+        if self._prefetch is not None:
+            await self._prefetch.finish(self.p.prefetch.preload_timeout_s)
 
     async def close(self) -> None:
+        if self._prefetch is not None:
+            await self._prefetch.aclose()
         await self._drop_stream()
         if self.tts is not None:
             with contextlib.suppress(Exception):

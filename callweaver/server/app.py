@@ -38,6 +38,7 @@ from callweaver.pipelines.graph import Graph
 from callweaver.resources import whisper
 from callweaver.runtime.clock import MonotonicClock
 from callweaver.server.metrics import Metrics
+from callweaver.services.cache.prefetch import prefetch_stats
 from callweaver.services.cache.response import all_caches
 from callweaver.services.health import shared_health
 
@@ -218,6 +219,7 @@ class Server:
             "active_calls": len(self.calls),
             "active_calls_by_transport": by_transport,
             "cache": {name: cache.stats() for name, cache in all_caches().items()},
+            "prefetch": prefetch_stats(),
         }
 
 

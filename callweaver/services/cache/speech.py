@@ -65,6 +65,15 @@ class SpeechCache:
         self.hits += 1
         return audio.pcm
 
+    async def has(self, text: str) -> bool:
+        """Is the sentence's audio held? (Not counted as a hit or a miss.)"""
+        key = self.key(text)
+        peek = getattr(self.store, "peek_audio", None)
+        if peek is not None and peek(key) is not None:
+            return True
+        audio = await self.store.get_audio(key) if peek is None else None
+        return audio is not None and audio.sample_rate == self.sample_rate
+
     async def put(self, text: str, pcm: bytes) -> None:
         if pcm:
             await self.store.put_audio(self.key(text), pcm, self.sample_rate)
