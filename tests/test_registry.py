@@ -108,8 +108,8 @@ def test_unknown_type_lists_what_is_known() -> None:
     with pytest.raises(RegistryError) as info:
         Registry(BUILTINS).resolve("parrot")
     assert str(info.value) == (
-        "unknown node type 'parrot' (known: answers, cache, denoise, echo, energy_vad, identity, llm, "
-        "passthrough, silero_vad, stt, tts; or use 'package.module:Class')"
+        "unknown node type 'parrot' (known: answers, cache, denoise, echo, energy_vad, identity, "
+        "llm, passthrough, silero_vad, stt, tts; or use 'package.module:Class')"
     )
 
 

@@ -125,7 +125,7 @@ async def test_a_learned_reply_answers_the_next_caller_without_the_llm(
     assert replies(first.written) == {1: HOURS}
     assert len(server.chats) == 1
 
-    second = await call(g, "What are your opening hours?", "When are you open?")
+    second = await call(g, "What are your opening hours?", "What hours are you open?")
     assert replies(second.written) == {1: HOURS, 2: HOURS}
     assert len(server.chats) == 1  # neither turn reached the model
     ends = [f for f in second.written if isinstance(f, ReplyEndFrame)]
@@ -142,11 +142,11 @@ async def test_the_conversation_keeps_cached_turns(server: FakeOpenAI) -> None:
     g = graph(server, {"store": cfg})
     await call(g, "What are your opening hours?")
     server.default = Reply("Yes, behind the building.")
-    await call(g, "When are you open?", "Is there parking?")
+    await call(g, "What hours are you open?", "Is there parking?")
     # the model, asked about parking, knows what the cache told the caller
     assert [(m["role"], m["content"]) for m in server.chats[-1].body["messages"]] == [
         ("system", PROMPT),
-        ("user", "When are you open?"),
+        ("user", "What hours are you open?"),
         ("assistant", HOURS),
         ("user", "Is there parking?"),
     ]
@@ -175,6 +175,31 @@ async def test_replies_with_personal_data_or_back_references_are_not_kept(
     assert len(server.chats) == 4  # nothing was served from the cache
     refused = cache_of(cfg).stats()["refused"]
     assert refused == {"personal": 2, "context": 2}
+
+
+async def test_a_shared_word_does_not_carry_a_learned_reply(server: FakeOpenAI) -> None:
+    # found by bench.response_cache: MiniLM scores these two 0.68 ("clinic" carries it); a
+    # learned reply needs 0.70 (LEARNED_THRESHOLDS), a declared one the language's 0.55
+    g = graph(server, {"store": store()})
+    server.default = Reply("There's free parking behind the building.")
+    await call(g, "Is there parking at the clinic?")
+    server.default = Reply("We're at 42 Harbour Street.")
+    io = await call(g, "Where is the clinic?")
+    assert replies(io.written) == {1: "We're at 42 Harbour Street."}
+    assert len(server.chats) == 2
+
+
+async def test_a_question_that_leans_on_the_turn_before_is_never_served_from_the_cache(
+    server: FakeOpenAI,
+) -> None:
+    cfg = store()
+    g = graph(server, {"store": cfg, **DECLARED})
+    server.default = Reply("Yes, behind the pharmacy next door.")
+    io = await call(g, "Is there parking?", "ok and is there parking there")
+    got = replies(io.written)
+    assert got[1] == "There's free parking behind the building."
+    assert got[2] == "Yes, behind the pharmacy next door."  # the model, with the conversation
+    assert cache_of(cfg).stats()["skipped_context"] == 1
 
 
 async def test_an_llm_not_marked_cacheable_teaches_the_cache_nothing(
@@ -332,11 +357,11 @@ async def test_a_reply_learned_by_one_worker_is_served_by_another(
         kept = await a.learn("What are your opening hours?", HOURS, deployment="clinic",
                              language="en", version="v1")  # fmt: skip
         assert not isinstance(kept, str)
-        hit = await b.lookup("When are you open?", deployment="clinic", language="en",
+        hit = await b.lookup("What hours are you open?", deployment="clinic", language="en",
                              versions=["v1"])  # fmt: skip
         assert hit is not None and hit.entry.reply == HOURS and hit.reason == "similar"
         # a wrong report on one worker removes it for the other
-        await b.report_wrong(hit.entry.id, "When are you open?")
+        await b.report_wrong(hit.entry.id, "What hours are you open?")
         await a.sync()  # what worker a does on its next lookup (every sync_s)
         again = await a.lookup("What are your opening hours?", deployment="clinic",
                                language="en", versions=["v1"])  # fmt: skip

@@ -29,7 +29,14 @@ from typing import Final
 
 from callweaver.text.languages import language_key, normalize
 
-__all__ = ["MAX_PROMPT_CHARS", "MAX_REPLY_CHARS", "is_correction", "personal", "refusal"]
+__all__ = [
+    "MAX_PROMPT_CHARS",
+    "MAX_REPLY_CHARS",
+    "is_correction",
+    "leans_back",
+    "personal",
+    "refusal",
+]
 
 MAX_PROMPT_CHARS: Final = 200
 MAX_REPLY_CHARS: Final = 600
@@ -64,6 +71,11 @@ _LEADS: Final = {
     "en": ("and ", "what about", "how about", "also ", "then ", "so "),
     "es": ("y ", "entonces", "también", "qué tal"),
 }
+_FILLERS: Final = {
+    "en": frozenset(("ok", "okay", "so", "um", "uh", "well", "right", "alright", "hi", "hello")),
+    "es": frozenset(("vale", "bueno", "pues", "hola", "oiga", "bien")),
+}
+_EXISTENTIAL: Final = re.compile(r"\b(is|are|was|were) there\b|\bthere (is|are)\b")
 _BACK_ZH: Final = re.compile(
     r"这个|那个|这些|那些|呢个|嗰个|呢啲|嗰啲|它|佢|他|她|^(那|还有|咁|噉|仲有|也)"
 )
@@ -78,20 +90,29 @@ def refusal(prompt: str, reply: str, language: str) -> str | None:
         return "length"
     if personal(prompt) or personal(reply):
         return "personal"
+    return "context" if leans_back(prompt, language) else None
+
+
+def leans_back(prompt: str, language: str) -> bool:
+    """Does the question need the turns before it ("how much is it", "and on Saturday?",
+    "is there parking there", "yes please")? Such a question is neither kept nor looked up:
+    the cache's keys hold no conversation."""
     lang = language_key(language)
     norm = normalize(prompt, lang)
     if lang in ("zh", "yue"):
-        if len(norm.replace(" ", "")) < _MIN_CHARS_ZH or _BACK_ZH.search(norm):
-            return "context"
-        return None
+        return len(norm.replace(" ", "")) < _MIN_CHARS_ZH or bool(_BACK_ZH.search(norm))
     words = norm.split()
+    while words and words[0] in _FILLERS.get(lang, ()):
+        words = words[1:]  # "ok and what time..." leads with "and"
     if len(words) < _MIN_WORDS:
-        return "context"
-    if any(w in _BACK_REFERENCE.get(lang, ()) for w in words):
-        return "context"
-    if norm.startswith(_LEADS.get(lang, ())):
-        return "context"
-    return None
+        return True
+    rest = " ".join(words)
+    if any(w in _BACK_REFERENCE.get(lang, ()) for w in words) or rest.startswith(
+        _LEADS.get(lang, ())
+    ):
+        return True
+    # "there" points back unless it only says something exists ("is there parking")
+    return lang == "en" and "there" in _EXISTENTIAL.sub(" ", rest).split()
 
 
 def personal(text: str) -> bool:
