@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -220,14 +220,6 @@ def test_store_params_validate_and_build() -> None:
 
 
 # -- the Redis store -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    if BINARY is None:
-        pytest.skip(SKIP_REASON)
-    with RedisServer() as server:
-        yield server
 
 
 def worker(url: str, prefix: str, **kwargs: Any) -> RedisStore:

@@ -196,3 +196,47 @@ async def test_an_interrupt_stops_the_reply_in_flight(tmp_path: Path) -> None:
         assert [m["content"] for m in messages if m["role"] == "assistant"] == ["We open..."]
     finally:
         await llm.stop()
+
+
+async def test_a_response_cache_answers_relay_prompts_before_the_bot(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "configs" / "local.yaml").read_text())
+    nodes = data["pipeline"]["nodes"]
+    cache = {
+        "name": "cache",
+        "type": "cache",
+        "params": {
+            "store": {"type": "memory", "prefix": f"relay-{tmp_path.name}:"},
+            "answers": [{"questions": ["Is there parking?"], "reply": "Parking is free out back."}],
+        },
+    }
+    nodes.insert([n["name"] for n in nodes].index("bot"), cache)
+    data["pipeline"]["edges"] = [
+        "input -> vad",
+        "vad -> stt",
+        "stt -> cache",
+        "cache -> bot",
+        "cache.hit -> tts",
+        "bot -> tts",
+        "tts -> output",
+    ]
+    data["transports"] = {"relay": {"nodes": ["cache", "bot"], "validate_signature": False}}
+    config = tmp_path / "relay.yaml"
+    config.write_text(yaml.safe_dump(data))  # fmt: skip
+    async with serving(config) as url, websockets.connect(f"ws://{url}/relay/ws") as ws:
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "setup",
+                    "sessionId": "VX7",
+                    "callSid": "CA7",
+                    "from": "+1555",
+                    "to": "+1666",
+                    "customParameters": {},
+                }
+            )
+        )
+        for text in ("Is there parking?", "Where is the clinic?"):
+            await ws.send(json.dumps({"type": "prompt", "voicePrompt": text, "lang": "en-US",
+                                      "last": True}))  # fmt: skip
+        assert await reply(ws) == "Parking is free out back."  # the cache's hit port
+        assert "Harbour Street" in await reply(ws)  # the bot, for the miss

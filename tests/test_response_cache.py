@@ -13,13 +13,13 @@ import asyncio
 import itertools
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_openai import FakeOpenAI, Reply
-from redis_server import BINARY, SKIP_REASON, RedisServer
+from redis_server import RedisServer
 
 from callweaver.errors import ConfigError
 from callweaver.frames.base import Frame
@@ -336,14 +336,6 @@ def test_a_redis_store_without_url_is_refused() -> None:
 
 
 # -- two workers on one Redis ------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    if BINARY is None:
-        pytest.skip(SKIP_REASON)
-    with RedisServer() as srv:
-        yield srv
 
 
 async def test_a_reply_learned_by_one_worker_is_served_by_another(

@@ -110,6 +110,18 @@ class Graph:
         self.edges: tuple[Edge, ...] = tuple(edges)
         self.fused: frozenset[str] = _fusion_plan(self.nodes, self.edges)
 
+    def part(self, names: Sequence[str]) -> Graph:
+        """The graph of the nodes ``names`` alone (ConversationRelay runs the part from the
+        transcript to the reply text): input feeds the first, their edges are kept, and an
+        edge that leads out of them leads to output (a cache's ``hit`` port too)."""
+        edges = [Edge(INPUT, "out", names[0])]
+        for e in self.edges:
+            if e.src in names:
+                edge = Edge(e.src, e.port, e.dst if e.dst in names else OUTPUT)
+                if edge not in edges:
+                    edges.append(edge)
+        return Graph([self.nodes[n] for n in names], edges, name=self.name)
+
     def targets(self, src: str, port: str) -> list[str]:
         return [e.dst for e in self.edges if e.src == src and e.port == port]
 

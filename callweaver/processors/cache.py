@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import Field
 
 from callweaver.frames.base import Frame
 from callweaver.frames.control import StartFrame
@@ -41,7 +40,7 @@ from callweaver.frames.text import PrefetchFrame, ReplyEndFrame, ReplyTextFrame,
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
 from callweaver.runtime.replies import CompletedReply
-from callweaver.services.answers import Answer, load_answers_file, with_ids
+from callweaver.services.answers import DeclaredAnswers
 from callweaver.services.cache.entry import CacheEntry, EntrySource
 from callweaver.services.cache.guard import is_correction
 from callweaver.services.cache.response import (
@@ -56,21 +55,14 @@ from callweaver.text.sentences import split_sentences
 _KEEP_PENDING = 4  # missed turns remembered while their replies are being written
 
 
-class CacheParams(BaseModel):
+class CacheParams(DeclaredAnswers):
     """Parameters of the ``cache`` node."""
-
-    model_config = ConfigDict(extra="forbid")
 
     store: CacheStoreParams = Field(
         default_factory=CacheStoreParams,
         description="where replies live: {type: memory} (this process) or {type: redis, url: "
         "...} (every worker); max_entries, max_audio_mb, ttl_s",
     )
-    answers: list[Answer] = Field(
-        default_factory=list,
-        description="declared answers, served from the cache (the answers node's format)",
-    )
-    file: str | None = Field(None, description="a YAML file with more declared answers")
     language: str = Field(
         "en", description="language of the declared answers, and of transcripts without one"
     )
@@ -91,19 +83,6 @@ class CacheParams(BaseModel):
     corrections: bool = Field(
         True, description="a caller saying the cached reply missed reports a wrong hit"
     )
-    _all: list[Answer] = PrivateAttr(default_factory=list)
-
-    @model_validator(mode="after")
-    def _load(self) -> Self:
-        merged = list(self.answers)
-        if self.file is not None:
-            merged += load_answers_file(self.file)
-        self._all = with_ids(merged)
-        return self
-
-    @property
-    def all_answers(self) -> list[Answer]:
-        return list(self._all)
 
 
 class ResponseCacheNode(Processor):

@@ -22,7 +22,6 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from callweaver.errors import CallweaverError
 from callweaver.pipelines.config import RelayConfig
-from callweaver.pipelines.graph import Graph
 from callweaver.server.app import Server
 from callweaver.transports.relay.io import RelayIO
 
@@ -38,10 +37,7 @@ def _public(url: str, public_url: str | None) -> str:
 
 
 def add_relay_routes(app: FastAPI, server: Server, config: RelayConfig) -> None:
-    graph = Graph(
-        [server.deployment.graph.nodes[name] for name in config.nodes],
-        name=server.deployment.graph.name,
-    )
+    graph = server.deployment.graph.part(config.nodes)
     validator = (
         RequestValidator(config.auth_token.get_secret_value()) if config.auth_token else None
     )

@@ -95,6 +95,7 @@ __all__ = [
     "AnswerMatcher",
     "AnswersLLM",
     "AnswersParams",
+    "DeclaredAnswers",
     "Match",
     "load_answers_file",
     "with_ids",
@@ -142,8 +143,9 @@ class Answer(BaseModel):
         return self
 
 
-class AnswersParams(BaseModel):
-    """Parameters of the ``answers`` reply provider."""
+class DeclaredAnswers(BaseModel):
+    """Declared answers in a node's params: ``answers`` inline and ``file``, merged, each with
+    its id (the ``answers`` node's, and the ``cache`` node's)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -155,6 +157,25 @@ class AnswersParams(BaseModel):
         description="A YAML file with more answers (`answers:`, the same list), added after "
         "the inline ones; a relative path is read from the current directory",
     )
+    _all: list[Answer] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _load(self) -> Self:
+        merged = list(self.answers)
+        if self.file is not None:
+            merged += load_answers_file(self.file)
+        self._all = with_ids(merged)
+        return self
+
+    @property
+    def all_answers(self) -> list[Answer]:
+        """The inline answers, then the file's, each with its id."""
+        return list(self._all)
+
+
+class AnswersParams(DeclaredAnswers):
+    """Parameters of the ``answers`` reply provider."""
+
     threshold: float = Field(
         DEFAULT_THRESHOLD,
         ge=0.0,
@@ -167,22 +188,12 @@ class AnswersParams(BaseModel):
         min_length=1,
         description="What to say when no answer matches (or the caller said nothing)",
     )
-    _all: list[Answer] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
-    def _load(self) -> Self:
-        merged = list(self.answers)
-        if self.file is not None:
-            merged += load_answers_file(self.file)
-        if not merged:
+    def _some(self) -> Self:
+        if not self.all_answers:
             raise ValueError("declare at least one answer (answers: or file:)")
-        self._all = with_ids(merged)
         return self
-
-    @property
-    def all_answers(self) -> list[Answer]:
-        """The inline answers, then the file's, each with its id."""
-        return list(self._all)
 
 
 def load_answers_file(path: str | Path) -> list[Answer]:
