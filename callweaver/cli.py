@@ -67,6 +67,7 @@ async def _run_file_call(dep: Deployment, args: argparse.Namespace) -> tuple[Cal
     """Run one call of ``dep`` with the WAV file as the caller; Ctrl-C ends it gracefully."""
     from callweaver.pipelines.call import Call
     from callweaver.runtime.clock import MonotonicClock
+    from callweaver.services.cache.response import close_caches
     from callweaver.transports.file import FileIO
 
     settings = dep.config.transports.file
@@ -81,6 +82,7 @@ async def _run_file_call(dep: Deployment, args: argparse.Namespace) -> tuple[Cal
         return await call.run(io), io
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+        await close_caches()  # a Redis cache sends what it still owes
 
 
 def _parameter(text: str) -> tuple[str, str]:

@@ -261,8 +261,8 @@ def table() -> str:
 def test_held_out_phrasings_at_the_default_threshold() -> None:
     assert len(HELD_OUT) >= 30
     hit, wrong = rates(clinic())
-    assert hit >= 0.68, hit  # measured: 69 % (44 of 64)
-    assert wrong <= 0.05, wrong  # measured: 5 % (4 of 87)
+    assert hit >= 0.66, hit  # measured: 67 % (43 of 64)
+    assert wrong <= 0.02, wrong  # measured: 1 % (1 of 87)
     # the slot checks are what keeps near misses out: similarity alone answers more wrongly
     hit_alone, wrong_alone = rates(clinic(check_slots=False))
     assert wrong_alone >= wrong + 0.05, (wrong_alone, wrong)  # measured: 14 %

@@ -401,3 +401,22 @@ async def test_redis_store_from_params(redis_server: RedisServer) -> None:
     async with store:
         await store.put_entry(entry("x"))
         assert (await store.stats())["shared"] is True
+
+
+@needs_redis
+async def test_a_store_closing_sends_redis_what_it_wrote_while_redis_was_away(
+    redis_server: RedisServer,
+) -> None:
+    # a long wait between reconnection attempts: only the closing replay can send it
+    a = worker(redis_server.url, "t9:", retry_min_s=30.0, retry_max_s=30.0)
+    await a.put_entry(entry("before"))  # connected and shared
+    redis_server.kill()
+    late = entry("written while Redis was away")
+    await a.put_entry(late)
+    await a.put_audio("late-audio", b"\x03" * 64, 8000)
+    redis_server.start()
+    await a.aclose()  # a process ending (simulate, a server's shutdown)
+    async with worker(redis_server.url, "t9:") as b:
+        assert await b.get_entry(late.id) == late
+        clip = await b.get_audio("late-audio")
+        assert clip is not None and clip.pcm == b"\x03" * 64

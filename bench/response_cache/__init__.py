@@ -1,10 +1,14 @@
 """The response cache, measured on its real paths (``python -m bench.response_cache``).
 
-1. **Hit rate** (:mod:`.hitrate`): 22 scripted calls, 76 caller turns (:mod:`.calls`), run in
-   order through the ``cache`` node and an ``llm`` node against the fake OpenAI server: how
-   many turns the cache answered, how many of those wrongly, and how many requests the LLM
-   got, with declared answers and learning, with learning only, and with the seeds' rule
-   (MiniLM cosine alone at 0.85), next to the seeds' promised 40 %.
+1. **Hit rate** (:mod:`.hitrate`): scripted calls to a clinic's front desk (:mod:`.calls`,
+   English and Spanish: rephrased common questions, near misses, personal data, follow-ups,
+   short answers, each turn labelled with the intent whose reply it needs), run in order
+   through the ``cache`` node and an ``llm`` node (``cacheable: true``) against the tests'
+   fake OpenAI server, so later calls are served what earlier ones taught. Per setup (declared
+   answers and learning, learning only, the seeds' rule of MiniLM cosine alone at 0.85): how
+   many turns the cache answered, how many of those with another question's reply, how many
+   requests the LLM was spared, what the guard refused, and why each repeat question missed;
+   next to the seeds' promised 40 %. Text only, a few seconds.
 2. **Latency** (:mod:`.latency`): callers speaking the clinic's questions into paced file
    calls through silero VAD, whisper, the ``cache`` node, an ``llm`` node (the fake server in
    another process, 200 ms to its first token) and piper: voice-to-voice on a hit with the

@@ -8,9 +8,10 @@ The LLM is the fake OpenAI server in a process of its own on the other core, ans
 - ``hit+audio``: the cache holds the declared answers, the ``tts`` node an ``audio_cache``
   whose audio the warm call preloaded: a hit skips the LLM and the synthesis;
 - ``hit text``: the same without ``audio_cache``: a hit skips the LLM, piper speaks;
-- ``miss``: the cache is in the graph but holds nothing: every turn goes to the LLM, and the
-  turn pays the lookup (``cache.lookup_ms``);
-- ``no cache``: the graph without the cache node, the LLM answering every turn.
+- ``miss``: the cache holds the declared answers, the callers ask what none of them answers
+  ("do you sell dog food"): every turn pays a whole lookup (``cache.lookup_ms``: MiniLM's
+  embedding of the question and the walk) and goes to the LLM;
+- ``no cache``: the same questions through the graph without the cache node.
 
 Each turn's stages are read from the call's report (ms after the end of the caller's speech);
 "after endpoint" is voice-to-voice less the endpoint decision, the part the cache can change.
@@ -70,9 +71,20 @@ def declared() -> list[dict[str, Any]]:
     return [a.model_dump() for a in params.all_answers]
 
 
-def questions() -> list[str]:
-    """What the callers ask: each declared answer's first phrasing."""
-    return [a["questions"][0] for a in declared()]
+MISSES = (
+    "Do you sell dog food?",
+    "What is the weather like today?",
+    "How much does a haircut cost?",
+    "Can I get a prescription refill?",
+)
+
+
+def questions(setup: str) -> list[str]:
+    """What the callers ask: each declared answer's first phrasing, or (``miss``, ``no
+    cache``) questions no declared answer covers."""
+    if setup.startswith("hit"):
+        return [a["questions"][0] for a in declared()]
+    return list(MISSES)
 
 
 def deployment(setup: str, llm_url: str) -> Deployment:
@@ -86,7 +98,7 @@ def deployment(setup: str, llm_url: str) -> Deployment:
     ]  # fmt: skip
     edges = ["input -> vad", "vad -> stt"]
     if setup != "no cache":
-        answers = declared() if setup.startswith("hit") else []
+        answers = declared()
         nodes.append({"name": "cache", "type": "cache",
                       "params": {"store": store, "answers": answers, "learn": False}})  # fmt: skip
         edges += ["stt -> cache", "cache -> llm", "cache.hit -> tts"]
@@ -122,7 +134,7 @@ async def one_setup(setup: str, llm_url: str, voices: Voices, calls: int, per_ca
     dep = deployment(setup, llm_url)
     # the warm call, as `callweaver serve` runs one: models load, declared audio is made
     await run_call(dep, Pcm(bytes(round(0.6 * RATE) * 2), RATE))
-    asked = questions()
+    asked = questions(setup)
     turns: list[dict[str, Any]] = []
     for i in range(calls):
         texts = [asked[(i * per_call + k) % len(asked)] for k in range(per_call)]

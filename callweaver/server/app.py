@@ -39,7 +39,7 @@ from callweaver.resources import whisper
 from callweaver.runtime.clock import MonotonicClock
 from callweaver.server.metrics import Metrics
 from callweaver.services.cache.prefetch import prefetch_stats
-from callweaver.services.cache.response import all_caches
+from callweaver.services.cache.response import all_caches, close_caches
 from callweaver.services.health import shared_health
 
 log = logging.getLogger("callweaver.server")
@@ -139,6 +139,7 @@ class Server:
             finally:
                 await self.shutdown()
                 self._tasks = None
+                await close_caches()  # a Redis cache sends what it still owes
 
     def start_call(
         self,

@@ -113,7 +113,7 @@ DEFAULT_THRESHOLDS: Final[Mapping[Method, float]] = {"minilm": 0.55, "ngram": 0.
 _UNDO: Final = frozenset({"cancel", "reschedule", "refund", "remove", "off", "close"})
 # axes an entry's action must be said on by the caller too ("today's weather" is not "are you
 # open today")
-_SAY_IT: Final = frozenset({"hours"})
+_SAY_IT: Final = frozenset({"hours", "appointment"})
 #: Candidates walked at most, best first: when the most similar this many all disagree with
 #: the caller, nothing is safe (and the walk's cost stays bounded whatever the entries).
 MAX_CANDIDATES: Final = 32
@@ -129,7 +129,7 @@ def _kinds(slots: Slots) -> frozenset[str]:
         kinds.add("day")
     if slots.times:
         kinds.add("time")
-    if any(axis in _SAY_IT for axis in slots.axes):
+    if "hours" in slots.axes or "hours" in slots.topics:
         kinds.add("hours")
     return frozenset(kinds)
 
@@ -515,6 +515,10 @@ class Matcher:
             days = caller.weekdays or caller.relative_days
             other = example.weekdays or example.relative_days
             found.append(Conflict("day", f"{','.join(sorted(days))} vs {','.join(sorted(other))}"))
+        # asking about opening hours is not asking what the entry answers when it says nothing
+        # of them: "is the clinic open right now" is not "where is the clinic"
+        for topic in caller.topics - example.topics:
+            found.append(Conflict("topic", f"{topic} vs nothing said"))
         # undoing or refusing what the entry never mentions: "cancel my table for two
         # tonight" is not "a table for two tonight"
         for axis, value in caller.actions | caller.negated_actions:

@@ -226,6 +226,9 @@ class Slots:
     actions: frozenset[tuple[str, str]] = frozenset()
     negated_actions: frozenset[tuple[str, str]] = frozenset()
     negated: bool = False
+    topics: frozenset[str] = frozenset()
+    """What the text is about when that alone changes the answer: ``"hours"`` for opening and
+    closing ("is the clinic open right now" is not "where is the clinic")."""
 
     def axis(self, name: str) -> frozenset[str]:
         """The values this text asserts on one action axis."""
@@ -389,7 +392,27 @@ def extract_slots(text: str) -> Slots:
         actions=actions,
         negated_actions=negated_actions,
         negated=negated,
+        topics=hours_topic(_HOURS_TOPIC, normalize(text)),
     )
+
+
+_HOURS_TOPIC: Final = re.compile(r"\b(open|opens|opening|close|closes|closing|closed|hours)\b")
+_AMOUNTS: Final = frozenset(("few", "couple", "many", "several", "two", "three", "four"))
+
+
+def hours_topic(pattern: re.Pattern[str], text: str) -> frozenset[str]:
+    """``{"hours"}`` when ``pattern`` finds opening or closing in ``text`` (not a duration,
+    "two hours", nor a place, "close by")."""
+    for m in pattern.finditer(text):
+        word = m.group(0)
+        before = text[: m.start()].split()[-1:]
+        after = text[m.end() :].split()[:1]
+        if word == "hours" and before and (before[0].isdigit() or before[0] in _AMOUNTS):
+            continue
+        if word.startswith("clos") and after and after[0] in ("by", "to"):
+            continue
+        return frozenset({"hours"})
+    return frozenset()
 
 
 def _actions(

@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Final
 
-from callweaver.text.slots import WEEKDAYS, ClockTime, Slots
+from callweaver.text.slots import WEEKDAYS, ClockTime, Slots, hours_topic
 
 __all__ = ["ACTIONS", "extract_slots", "normalize"]
 
@@ -222,6 +222,11 @@ def find_actions(
     return frozenset(asserted), frozenset(denied), bool(set(negs) - attached)
 
 
+_HOURS_TOPIC: Final = re.compile(
+    r"\b(horario|horarios|abren|abre|abierto|abiertos|abierta|cierran|cierra|cerrado|cerrados)\b"
+)
+
+
 def extract_slots(text: str) -> Slots:
     """The :class:`Slots` of a Spanish ``text`` (raw or already normalized)."""
     s = normalize(text)
@@ -257,4 +262,5 @@ def extract_slots(text: str) -> Slots:
         actions=actions,
         negated_actions=negated_actions,
         negated=negated,
+        topics=hours_topic(_HOURS_TOPIC, plain),
     )

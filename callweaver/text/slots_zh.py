@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from callweaver.errors import ModelUnavailable
-from callweaver.text.slots import WEEKDAYS, ClockTime, Slots
+from callweaver.text.slots import WEEKDAYS, ClockTime, Slots, hours_topic
 
 __all__ = ["extract_slots", "normalize", "to_simplified"]
 
@@ -279,6 +279,11 @@ def _actions(
     return frozenset(asserted), frozenset(denied), bool(set(negators) - attached)
 
 
+_HOURS_TOPIC: Final = re.compile(  # on the normalized text (Cantonese read as Mandarin)
+    r"开门|开铺|有开|开吗|开不开|营业|关门|收工|收铺|几点开|几点关|开到|开放时间"
+)
+
+
 def extract_slots(text: str) -> Slots:
     """The :class:`Slots` of a Mandarin or Cantonese ``text`` (any script)."""
     s = _clean(text)
@@ -316,4 +321,5 @@ def extract_slots(text: str) -> Slots:
         actions=actions,
         negated_actions=negated_actions,
         negated=negated,
+        topics=hours_topic(_HOURS_TOPIC, normalize(text)),
     )

@@ -50,6 +50,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed for the 
     ) from exc
 
 log = logging.getLogger("callweaver.cache")
+_CLOSING_REPLAY_S = 1.0
 
 _T = TypeVar("_T")
 _FAILURES = (RedisError, OSError, TimeoutError)
@@ -133,8 +134,18 @@ class RedisStore:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Stop; what was written while Redis was away is sent first if Redis answers now
+        (within a second), so a process that ends soon after a hiccup loses nothing."""
         if self._closed:
             return
+        if self._unsent_deletes or self._unsent_entries or self._unsent_audio:
+            try:
+                async with asyncio.timeout(_CLOSING_REPLAY_S):
+                    await self._replay()
+            except Exception as exc:  # Redis still away: the writes stay local, as promised
+                log.warning("cache: %d writes not sent to Redis at %s before closing (%s)",
+                            len(self._unsent_entries) + len(self._unsent_audio),
+                            self._where(), exc)  # fmt: skip
         self._closed = True
         self._shared = False
         if self._reconnect is not None:

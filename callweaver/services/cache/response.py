@@ -37,7 +37,7 @@ import numpy as np
 from callweaver.services.cache.entry import CacheEntry, EntrySource
 from callweaver.services.cache.guard import leans_back, refusal
 from callweaver.services.cache.keys import Scope, prompt_version
-from callweaver.services.cache.speech import shared_store
+from callweaver.services.cache.speech import close_shared_stores, shared_store
 from callweaver.services.cache.store import CacheStore, CacheStoreParams, WallClock
 from callweaver.services.matcher import Matcher, Method
 from callweaver.text.languages import language_key
@@ -49,6 +49,7 @@ __all__ = [
     "Hit",
     "ResponseCache",
     "all_caches",
+    "close_caches",
     "shared_response_cache",
 ]
 
@@ -410,6 +411,12 @@ def shared_response_cache(params: CacheStoreParams, *, sync_s: float = 1.0) -> R
     if cache is None:
         cache = _caches[key] = ResponseCache(shared_store(params), sync_s=sync_s)
     return cache
+
+
+async def close_caches() -> None:
+    """Forget the process's response caches and close their stores (process end)."""
+    _caches.clear()
+    await close_shared_stores()
 
 
 def all_caches() -> dict[str, ResponseCache]:

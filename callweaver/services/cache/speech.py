@@ -30,6 +30,15 @@ def shared_store(params: CacheStoreParams) -> CacheStore:
     return store
 
 
+async def close_shared_stores() -> None:
+    """Close every store :func:`shared_store` made (at the end of a process: a Redis store
+    sends what it still owes Redis first)."""
+    stores = list(_stores.values())
+    _stores.clear()
+    for store in stores:
+        await store.aclose()
+
+
 def voice_of(provider_type: str, name: str, params: Any) -> str:
     """A stable name for a provider's voice: its type, name and params (keys and secrets are
     hashed with the rest, never stored in clear)."""
