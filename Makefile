@@ -46,7 +46,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	touch $@
 
-# Every benchmark (about 25 minutes); each writes its own section of docs/benchmarks.md.
+# Every benchmark (about 30 minutes); each writes its own section of docs/benchmarks.md.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.framework.report
 	$(BIN)/python -m bench.vad
@@ -61,6 +61,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.tts_streaming
 	$(BIN)/python -m bench.cache_store
 	$(BIN)/python -m bench.matcher
+	$(BIN)/python -m bench.response_cache
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
