@@ -409,6 +409,9 @@ async def test_health_and_metrics_show_the_cache(server: FakeOpenAI) -> None:
     assert (stats["hits"], stats["misses"], stats["learned"]) == (2, 2, 1)
     assert stats["refused"] == {"personal": 1}
     assert stats["store"]["entries"] == 2  # the declared question and the learned one
+    last = stats["recent_hits"][-1]
+    assert (last["text"], last["how"], last["source"]) == ("What are your opening hours?",
+                                                          "exact", "llm")  # fmt: skip
     text = srv.metrics.exposition().decode()
     name = next(n for n in details["cache"] if n.startswith("memory:served-"))
     assert f'callweaver_cache_hits_total{{cache="{name}",how="exact"}} 2.0' in text

@@ -370,7 +370,9 @@ class ResponseCache:
 
     def stats(self) -> dict[str, Any]:
         """Lookups, hits (exact, similar), misses, hit rate, learned, refused (per reason),
-        wrong reports, lookup ms p50/p95/p99, entries indexed, and the store's counters."""
+        wrong reports, lookup ms p50/p95/p99, entries indexed, the store's counters, and the
+        last ten hits (what the caller said, the question it matched, how, the reply), for an
+        operator to see what the cache is answering."""
         c = self.counters
         lookups = c["lookups"]
         ms = np.array(self._lookup_ms) if self._lookup_ms else np.zeros(1)
@@ -393,6 +395,7 @@ class ResponseCache:
             "indexed": len(self._entries),
             "lookup_ms": {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)},
             "store": dict(store_stats()) if store_stats is not None else None,
+            "recent_hits": list(self.recent_hits)[-10:],
         }
 
     async def aclose(self) -> None:
