@@ -1,0 +1,183 @@
+"""The locale table: for each BCP-47 locale, how each provider hears and speaks it.
+
+Data, not code (``locales.yaml`` beside this module), read once per process. Each locale has:
+
+- ``stt``: the language code each STT provider takes (Azure ``zh-HK``, Google ``yue-Hant-HK``,
+  whisper's ``zh``);
+- ``tts``: voices per TTS provider: Azure and Google voice names, ``elevenlabs: true`` where
+  its multilingual models speak the language (none speaks Cantonese), and the offline voices
+  (``espeak``, ``piper``, ``flite``);
+- ``formality`` (``formal``: the polite form of address), ``clock`` (``12h``/``24h``) and
+  ``dates`` (``dmy``, ``mdy``, ``ymd``): how a reply should say times and dates;
+- ``prompt``: a line for the LLM's system prompt (the language, the form of address; for
+  Hong Kong, Cantonese particles and Traditional characters); ``script``: the Chinese script
+  replies are written in (``hk``, ``tw``, ``s``);
+- ``text_only``: no voice at all (a text channel can still use it).
+
+:meth:`LocaleTable.extend` adds or overrides locales from a config. :func:`check` says what
+is wrong with a table: every locale needs one STT and one TTS path unless it is text-only,
+and every voice name must be well formed for its provider.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["Locale", "LocaleTable", "check", "default_table"]
+
+_FILE: Final = Path(__file__).with_name("locales.yaml")
+_AZURE_VOICE: Final = re.compile(r"^[a-z]{2,3}-[A-Z]{2}-[A-Za-z]+(Multilingual)?Neural$")
+_GOOGLE_VOICE: Final = re.compile(
+    r"^[a-z]{2,3}-[A-Z]{2}-(Standard|Wavenet|Neural2|Studio|Polyglot|News|Chirp3-HD)-[A-Z]$"
+)
+_TAG: Final = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-[A-Z]{2}|-\d{3})?$")
+STT_PROVIDERS: Final = ("azure", "google", "whisper")
+TTS_PROVIDERS: Final = ("azure", "google", "elevenlabs", "espeak", "piper", "flite")
+
+
+class STTCodes(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    azure: str | None = None
+    google: str | None = None
+    whisper: str | None = None
+
+
+class TTSVoices(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    azure: tuple[str, ...] = ()
+    google: tuple[str, ...] = ()
+    elevenlabs: bool = False
+    espeak: str | None = None
+    piper: str | None = None
+    flite: str | None = None
+
+    def providers(self) -> list[str]:
+        """The TTS providers that speak this locale, in the table's order."""
+        return [p for p in TTS_PROVIDERS if getattr(self, p)]
+
+
+class Locale(BaseModel):
+    """One row of the table (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str
+    name: str
+    stt: STTCodes = Field(default_factory=STTCodes)
+    tts: TTSVoices = Field(default_factory=TTSVoices)
+    formality: Literal["formal", "neutral", "informal"] = "neutral"
+    clock: Literal["12h", "24h"] = "24h"
+    dates: Literal["dmy", "mdy", "ymd"] = "dmy"
+    prompt: str = ""
+    script: Literal["hk", "tw", "s", ""] = ""
+    text_only: bool = False
+
+    @property
+    def language(self) -> str:
+        """The primary subtag: ``es`` of ``es-MX``."""
+        return self.code.split("-")[0]
+
+    def stt_code(self, provider: str) -> str | None:
+        """The code ``provider`` takes for this locale, or None when it does not hear it."""
+        value = getattr(self.stt, provider, None)
+        return value if isinstance(value, str) else None
+
+
+class LocaleTable:
+    """Locales by code, the shipped table with a config's additions."""
+
+    def __init__(self, locales: Mapping[str, Locale]) -> None:
+        self._locales = dict(locales)
+        self._lower = {code.lower(): code for code in self._locales}
+
+    def __len__(self) -> int:
+        return len(self._locales)
+
+    def __iter__(self) -> Iterator[Locale]:
+        return iter(self._locales.values())
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, str) and code.lower() in self._lower
+
+    def get(self, code: str) -> Locale | None:
+        """The locale of ``code`` (any case), or None."""
+        found = self._lower.get(code.lower())
+        return self._locales[found] if found is not None else None
+
+    def extend(self, raw: Mapping[str, Any]) -> LocaleTable:
+        """A table with ``raw``'s locales added; a known code is replaced field by field (a
+        config may give one locale another voice). Raises ValueError naming the locale."""
+        merged = dict(self._locales)
+        for code, fields in raw.items():
+            base = self.get(code)
+            data: dict[str, Any] = base.model_dump() if base is not None else {"code": code}
+            for key, value in dict(fields).items():
+                if key in ("stt", "tts") and isinstance(value, Mapping):
+                    data[key] = {**data.get(key, {}), **value}
+                else:
+                    data[key] = value
+            data["code"] = base.code if base is not None else code
+            merged[data["code"]] = _locale(data["code"], data)
+        return LocaleTable(merged)
+
+
+def _locale(code: str, fields: Mapping[str, Any]) -> Locale:
+    try:
+        return Locale.model_validate({**fields, "code": code})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'locale'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(f"locale {code!r}: {problems}") from None
+
+
+@functools.cache
+def default_table() -> LocaleTable:
+    """The shipped table (``locales.yaml``), read once."""
+    raw = yaml.safe_load(_FILE.read_text(encoding="utf-8"))
+    return LocaleTable({code: _locale(code, fields) for code, fields in raw.items()})
+
+
+def check(table: LocaleTable) -> list[str]:
+    """Every problem of ``table``: a malformed code, a locale with no STT or no TTS path that
+    is not marked ``text_only``, a malformed voice name."""
+    problems = []
+    for loc in table:
+        where = f"locale {loc.code!r}"
+        if not _TAG.match(loc.code):
+            problems.append(f"{where}: not a BCP-47 tag like xx-YY")
+        if not loc.text_only:
+            if not any(loc.stt_code(p) for p in STT_PROVIDERS):
+                problems.append(f"{where}: no STT provider hears it (or mark it text_only)")
+            if not loc.tts.providers():
+                problems.append(f"{where}: no TTS provider speaks it (or mark it text_only)")
+        for voice in loc.tts.azure:
+            if not _AZURE_VOICE.match(voice):
+                problems.append(f"{where}: {voice!r} is not an Azure voice name (xx-YY-NameNeural)")
+        for voice in loc.tts.google:
+            if not _GOOGLE_VOICE.match(voice):
+                problems.append(f"{where}: {voice!r} is not a Google voice name (xx-YY-Type-X)")
+        for provider in ("azure", "google"):
+            for voice in getattr(loc.tts, provider):
+                lang = voice.split("-")[0]
+                if lang not in _SAME_LANGUAGE.get(loc.language, {loc.language}):
+                    problems.append(f"{where}: {provider} voice {voice!r} speaks another language")
+    return problems
+
+
+# voice language codes that speak a locale's primary language
+_SAME_LANGUAGE: Final[Mapping[str, frozenset[str]]] = {
+    "zh": frozenset({"zh", "cmn", "yue"}),
+    "yue": frozenset({"yue", "zh"}),
+    "he": frozenset({"he", "iw"}),
+    "nb": frozenset({"nb", "no"}),
+}
