@@ -1,0 +1,171 @@
+"""Which language a call is in, turn by turn: detection that follows the caller without
+flapping (per call, no I/O).
+
+:class:`LanguageTracker` holds the call's locale and, for each final transcript, decides
+whether it changes (:meth:`LanguageTracker.observe`), from:
+
+1. **an explicit request**: "can we speak Spanish?", "¿podemos hablar en inglés?",
+   "講廣東話得唔得", "说普通话": the call switches at once;
+2. **the text**: Chinese characters are told Cantonese or Mandarin by their written markers
+   (:func:`callweaver.text.chinese.cantonese_or_mandarin`); other text by the STT's
+   reported language when it gives one;
+3. **the call's context**: the configured default, and the number dialled (``To`` of the
+   call's parameters: +852 is Hong Kong, +853 Macau, +86 20 Guangzhou), which picks the
+   locale a language is spoken in.
+
+Hysteresis: a turn in another language moves the call only when it has at least
+``min_words`` words (a lone "OK" or "Sim" never does) and ``switch_after`` such turns come in
+a row; any turn in the call's language resets the count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from callweaver.services.locales import LocaleTable, default_table
+from callweaver.text.chinese import cantonese_or_mandarin, has_han
+from callweaver.text.languages import language_key
+
+__all__ = ["Decision", "LanguageTracker", "requested_language"]
+
+#: Languages a caller may ask for by name, in a few languages each: name -> matching language.
+_NAMES: Final[Mapping[str, str]] = {
+    "english": "en", "inglés": "en", "ingles": "en", "anglais": "en", "englisch": "en",
+    "英文": "en", "英語": "en", "英语": "en",
+    "spanish": "es", "español": "es", "espanol": "es", "castellano": "es", "espagnol": "es",
+    "西班牙文": "es", "西班牙语": "es",
+    "french": "fr", "francés": "fr", "français": "fr", "法文": "fr", "法语": "fr",
+    "german": "de", "alemán": "de", "deutsch": "de", "德文": "de", "德语": "de",
+    "portuguese": "pt", "portugués": "pt", "português": "pt",
+    "italian": "it", "italiano": "it",
+    "mandarin": "zh", "mandarín": "zh", "chinese": "zh", "普通話": "zh", "普通话": "zh",
+    "國語": "zh", "国语": "zh", "中文": "zh",
+    "cantonese": "yue", "cantonés": "yue", "廣東話": "yue", "广东话": "yue", "粵語": "yue",
+    "粤语": "yue", "廣州話": "yue", "广州话": "yue",
+    "japanese": "ja", "日本語": "ja", "korean": "ko", "한국어": "ko",
+    "vietnamese": "vi", "tiếng việt": "vi", "hindi": "hi", "arabic": "ar", "russian": "ru",
+}  # fmt: skip
+_TRIGGERS: Final = re.compile(
+    r"^(speak|speaking|talk|switch|change|in|habl\w*|en|parl\w*|sprechen|sprache|auf|falar|em)$"
+)
+_ASK_ZH: Final = re.compile(
+    r"(講|讲|說|说|用)(?P<name>廣東話|广东话|粵語|粤语|普通話|普通话|國語|国语|英文|英語|英语)"
+)
+_WORD: Final = re.compile(r"\w+")
+_REGIONS: Final = (("+852", "zh-HK"), ("+853", "zh-MO"), ("+8620", "yue-CN"))
+
+
+def requested_language(text: str) -> str | None:
+    """The matching language a caller asks to speak ("can we speak Spanish?" -> ``es``), or
+    None."""
+    m = _ASK_ZH.search(text)
+    if m:
+        return _NAMES.get(m.group("name"))
+    words = _WORD.findall(text.lower())
+    for i, word in enumerate(words):
+        found = _NAMES.get(word)
+        if found is not None and any(_TRIGGERS.match(w) for w in words[max(0, i - 3) : i]):
+            return found
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The call's locale after a turn, whether the turn changed it, and why."""
+
+    locale: str
+    switched: bool
+    reason: str  # "explicit", "detected", "kept", "short", "undecided"
+    heard: str = ""  # the turn's language as detected ("" : undecided)
+
+
+class LanguageTracker:
+    """See the module docstring. One per call."""
+
+    def __init__(
+        self,
+        default: str,
+        *,
+        allowed: Sequence[str] = (),
+        parameters: Mapping[str, str] | None = None,
+        table: LocaleTable | None = None,
+        min_words: int = 3,
+        switch_after: int = 2,
+    ) -> None:
+        self.table = table or default_table()
+        self.allowed = [self._known(code) for code in allowed]
+        dialled = (parameters or {}).get("To", "").replace(" ", "")
+        self.region = next((loc for prefix, loc in _REGIONS if dialled.startswith(prefix)), "")
+        first = self.region if self.region and self._speaks(self.region) else default
+        self.locale = self._known(first)
+        self.min_words = min_words
+        self.switch_after = switch_after
+        self._pending: tuple[str, int] = ("", 0)
+
+    def _known(self, code: str) -> str:
+        loc = self.table.get(code)
+        if loc is None:
+            raise ValueError(f"unknown locale {code!r} (add it to the locale table)")
+        return loc.code
+
+    def _speaks(self, code: str) -> bool:
+        return not self.allowed or code in self.allowed
+
+    def locale_for(self, language: str) -> str | None:
+        """The locale the call would speak ``language`` (a matching language) in: the
+        current one if it already does, the region's, the first allowed one, or the
+        table's first."""
+        if language_key(self.locale) == language:
+            return self.locale
+        candidates = [self.region] if self.region else []
+        candidates += list(self.allowed) or [loc.code for loc in self.table]
+        for code in candidates:
+            if code and language_key(code) == language and self._speaks(code):
+                return code
+        return None
+
+    def observe(self, text: str, stt_language: str = "") -> Decision:
+        """The call's locale after the caller said ``text`` (``stt_language``: what the STT
+        reported for it, if anything)."""
+        asked = requested_language(text)
+        if asked is not None:
+            target = self.locale_for(asked)
+            if target is not None:
+                return self._switch(target, "explicit", asked)
+        heard = self._detect(text, stt_language)
+        current = language_key(self.locale)
+        if not heard:
+            return Decision(self.locale, False, "undecided")
+        if heard == current:
+            self._pending = ("", 0)
+            return Decision(self.locale, False, "kept", heard)
+        words = len(_WORD.findall(text)) if not has_han(text) else len(text.strip()) // 2
+        if words < self.min_words:
+            return Decision(self.locale, False, "short", heard)
+        target = self.locale_for(heard)
+        if target is None:
+            return Decision(self.locale, False, "not allowed", heard)
+        lang, count = self._pending
+        count = count + 1 if lang == heard else 1
+        self._pending = (heard, count)
+        if count < self.switch_after:
+            return Decision(self.locale, False, "kept", heard)
+        return self._switch(target, "detected", heard)
+
+    def _switch(self, target: str, reason: str, heard: str) -> Decision:
+        self._pending = ("", 0)
+        switched = target != self.locale
+        self.locale = target
+        return Decision(target, switched, reason, heard)
+
+    def _detect(self, text: str, stt_language: str) -> str:
+        if has_han(text):
+            which, _ = cantonese_or_mandarin(text)
+            if which:
+                return which
+            current = language_key(self.locale)
+            return current if current in ("zh", "yue") else "zh"
+        return language_key(stt_language) if stt_language else ""
