@@ -25,7 +25,8 @@ HEAD = "name: agent\npipeline:\n  nodes:\n"  # lines 1-3; the first node is on l
             "bot",
             "type",
             "unknown node type 'parrot' (known: answers, cache, denoise, echo, energy_vad, "
-            "identity, llm, passthrough, silero_vad, stt, tts; or use 'package.module:Class')",
+            "identity, language, llm, passthrough, silero_vad, stt, tts; or use "
+            "'package.module:Class')",
             id="unknown-type",
         ),
         pytest.param(

@@ -39,6 +39,7 @@ from callweaver.processors.cache import ResponseCacheNode
 from callweaver.processors.denoise import Denoise
 from callweaver.processors.echo import Echo
 from callweaver.processors.energy_vad import EnergyVAD, level_dbfs
+from callweaver.processors.language import LanguageNode
 from callweaver.processors.passthrough import Identity, Passthrough
 from callweaver.processors.reply import AnswersReply, LLMReply
 from callweaver.processors.silero_vad import SileroVAD
@@ -86,6 +87,7 @@ def test_builtins() -> None:
         "llm": LLMReply,
         "answers": AnswersReply,
         "cache": ResponseCacheNode,
+        "language": LanguageNode,
         "tts": TextToSpeech,
     }
 
@@ -109,7 +111,7 @@ def test_unknown_type_lists_what_is_known() -> None:
         Registry(BUILTINS).resolve("parrot")
     assert str(info.value) == (
         "unknown node type 'parrot' (known: answers, cache, denoise, echo, energy_vad, identity, "
-        "llm, passthrough, silero_vad, stt, tts; or use 'package.module:Class')"
+        "language, llm, passthrough, silero_vad, stt, tts; or use 'package.module:Class')"
     )
 
 

@@ -11,7 +11,12 @@ from callweaver.frames.speech import (
     SpeechStartedFrame,
     SpeechStoppedFrame,
 )
-from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
+from callweaver.frames.text import (
+    LanguageFrame,
+    ReplyEndFrame,
+    ReplyTextFrame,
+    TranscriptFrame,
+)
 
 __all__ = [
     "AudioFrame",
@@ -23,6 +28,7 @@ __all__ = [
     "Frame",
     "InputAudioFrame",
     "InterruptFrame",
+    "LanguageFrame",
     "MetricsFrame",
     "OutputAudioFrame",
     "ReplyEndFrame",

@@ -52,3 +52,15 @@ class PrefetchFrame(Frame):
     texts: tuple[str, ...]
     language: str = ""
     preload: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LanguageFrame(Frame):
+    """The call's language is now ``locale`` (BCP-47), from ``previous``: the ``language``
+    node sends it downstream (a transport that speaks itself, ConversationRelay, switches its
+    voice and recognizer) and upstream (the ``stt`` node hears the next turns in it).
+    ``reason``: ``"start"``, ``"explicit"`` (the caller asked) or ``"detected"``."""
+
+    locale: str
+    previous: str = ""
+    reason: str = "detected"

@@ -26,6 +26,7 @@ from callweaver.processors.cache import ResponseCacheNode
 from callweaver.processors.denoise import Denoise
 from callweaver.processors.echo import Echo
 from callweaver.processors.energy_vad import EnergyVAD
+from callweaver.processors.language import LanguageNode
 from callweaver.processors.passthrough import Identity, Passthrough
 from callweaver.processors.reply import AnswersReply, LLMReply
 from callweaver.processors.silero_vad import SileroVAD
@@ -46,6 +47,7 @@ BUILTINS: Mapping[str, type[Processor]] = {
     "llm": LLMReply,
     "answers": AnswersReply,
     "cache": ResponseCacheNode,
+    "language": LanguageNode,
     "tts": TextToSpeech,
 }
 

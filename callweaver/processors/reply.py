@@ -49,6 +49,7 @@ from callweaver.services.cache.keys import prompt_version
 from callweaver.services.catalog import LLMProviders
 from callweaver.services.failover import FailoverLLM, Switch
 from callweaver.services.llm import LLM, Message
+from callweaver.services.locales import default_table
 from callweaver.text.sentences import SentenceSplitter
 
 _FALLBACK = "Sorry, I'm having trouble answering right now. Please try again in a moment."
@@ -113,8 +114,14 @@ class Reply(Processor):
     async def on_interrupt(self, frame: InterruptFrame) -> None:
         self._stale_before = max(self._stale_before, frame.turn_id)
 
-    def messages(self) -> list[Message]:
-        head = [Message("system", self.system_prompt)] if self.system_prompt else []
+    def messages(self, language: str = "") -> list[Message]:
+        """The request: the system prompt (with the line of the caller's locale, when the
+        locale table has one: the language and its form of address), then the history."""
+        prompt = self.system_prompt
+        locale = default_table().get(language) if language and prompt else None
+        if locale is not None and locale.prompt:
+            prompt = f"{prompt}\n\n{locale.prompt}"
+        head = [Message("system", prompt)] if prompt else []
         return head + self.history[-self.max_history :]
 
     async def _reply(self, transcript: TranscriptFrame) -> None:
@@ -128,7 +135,7 @@ class Reply(Processor):
         said: list[str] = []
         failed = False
         try:
-            async for piece in self.llm.stream(self.messages()):
+            async for piece in self.llm.stream(self.messages(language)):
                 if not said:
                     ctx.mark(turn, Stage.FIRST_TOKEN)
                 said.append(piece)

@@ -27,7 +27,9 @@ speculation never delays another call's real transcription.
 
 Providers fail over (:class:`~callweaver.services.failover.FailoverSTT`). When every one has
 failed, the caller hears ``fallback_reply`` (sent on as reply text) and the call goes on.
-Caller audio is not passed on (``forward_audio`` to keep it); every other frame is.
+Caller audio is not passed on (``forward_audio`` to keep it); every other frame is. A
+:class:`LanguageFrame` (sent upstream by a ``language`` node) sets the language the next turns
+are heard in.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from callweaver.frames.speech import (
     SpeechStartedFrame,
     SpeechStoppedFrame,
 )
-from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
+from callweaver.frames.text import LanguageFrame, ReplyEndFrame, ReplyTextFrame, TranscriptFrame
 from callweaver.processors.switches import report_switches
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
@@ -116,6 +118,7 @@ class SpeechToText(Processor):
         self._partials: asyncio.Task[None] | None = None
         self._switches: list[Switch] = []
         self.speculations_used = 0
+        self.language = self.p.language  # the call's: a language node upstream may change it
         self.speculations_dropped = 0
 
     def providers(self) -> list[STT]:
@@ -132,6 +135,9 @@ class SpeechToText(Processor):
         await self.stt.warm()  # cloud providers connect now, not on the first turn
 
     async def process(self, frame: Frame) -> None:
+        if isinstance(frame, LanguageFrame):  # from the language node: the next turns' language
+            self.language = frame.locale
+            return
         if isinstance(frame, InputAudioFrame):
             self._keep(frame)
             if self._stream is not None:
@@ -184,7 +190,7 @@ class SpeechToText(Processor):
         pcm = b"".join(
             f.pcm for f in turn if f.sample_rate == rate and (stop is None or f.pts_ns < stop)
         )
-        return Utterance(pcm, rate, self.p.language)
+        return Utterance(pcm, rate, self.language)
 
     async def _open_stream(self, turn_id: int) -> None:
         """Stream the turn from here: the audio kept so far, then each frame as it comes."""
@@ -193,7 +199,7 @@ class SpeechToText(Processor):
             return
         self._stream_pending = None
         rate = turn[-1].sample_rate
-        stream = self.stt.open(self.p.language, rate)
+        stream = self.stt.open(self.language, rate)
         if not stream.live:  # the provider to try first now does not stream
             await stream.cancel()
             return
@@ -216,7 +222,7 @@ class SpeechToText(Processor):
                         ts_ns=ctx.now_ns(),
                         text=partial.text,
                         final=False,
-                        language=partial.language or self.p.language,
+                        language=partial.language or self.language,
                     )
                 )
 
@@ -310,7 +316,7 @@ class SpeechToText(Processor):
                 ts_ns=now,
                 text=result.text,
                 final=True,
-                language=result.language or self.p.language,
+                language=result.language or self.language,
                 confidence=result.confidence,
             )
         )
@@ -324,7 +330,7 @@ class SpeechToText(Processor):
                 ts_ns=ctx.now_ns(),
                 text=self.p.fallback_reply,
                 sentence=True,
-                language=self.p.language,
+                language=self.language,
             )
         )
         await self.emit(ReplyEndFrame(call_id=ctx.call_id, turn_id=turn_id, ts_ns=ctx.now_ns()))

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from callweaver.errors import PeerGone, WireError
 from callweaver.frames.base import Frame
 from callweaver.frames.dtmf import DTMF_DIGITS, DTMFFrame
-from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame, TranscriptFrame
+from callweaver.frames.text import LanguageFrame, ReplyEndFrame, ReplyTextFrame, TranscriptFrame
 from callweaver.runtime.latency import Stage
 from callweaver.transports.relay import wire
 
@@ -145,6 +145,9 @@ class RelayIO:
             await self._send(wire.text(frame.text + " ", last=False, lang=frame.language))
         elif isinstance(frame, ReplyEndFrame):
             await self._send(wire.text("", last=True))
+        elif isinstance(frame, LanguageFrame) and frame.reason != "start":
+            # the caller's language changed: Twilio's voice and recognizer follow
+            await self._send(wire.language(tts=frame.locale, transcription=frame.locale))
 
     async def flush(self) -> None:
         """Twilio stops its own speech on barge-in: nothing is buffered here."""

@@ -1,0 +1,132 @@
+"""The language node in a call: transcripts stamped with the call's locale, a switch told
+downstream and upstream, the LLM prompted in the caller's language, ConversationRelay told to
+switch, bad params refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import websockets
+import yaml
+from fake_openai import FakeOpenAI, Reply
+from test_relay import ROOT, reply, serving
+
+from callweaver.errors import ConfigError
+from callweaver.frames.base import Frame
+from callweaver.frames.text import LanguageFrame, ReplyTextFrame, TranscriptFrame
+from callweaver.pipelines.call import Call
+from callweaver.pipelines.config import parse_config
+from callweaver.pipelines.graph import Graph, Node
+from callweaver.processors.language import LanguageNode, LanguageParams
+from callweaver.processors.reply import LLMReply
+from callweaver.runtime.clock import MonotonicClock
+from callweaver.runtime.processor import Processor
+from callweaver.services import health
+from callweaver.testing import ListIO
+
+
+@pytest.fixture(autouse=True)
+def own_breakers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(health, "_process_health", None)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI(Reply("Claro.")) as fake:
+        yield fake
+
+
+class Upstream(Processor):
+    """Stands where the stt node stands: notes the language frames sent up to it."""
+
+    heard: ClassVar[list[str]] = []
+
+    async def process(self, frame: Frame) -> None:
+        if isinstance(frame, LanguageFrame):
+            Upstream.heard.append(frame.locale)
+            return
+        await self.emit(frame)
+
+
+def said(text: str, turn: int, language: str = "en") -> TranscriptFrame:
+    return TranscriptFrame(call_id="c", turn_id=turn, text=text, language=language)
+
+
+async def test_a_switch_reaches_the_llm_the_reply_and_the_stt(server: FakeOpenAI) -> None:
+    Upstream.heard = []
+    params = LanguageParams(default="en-US", allowed=["en-US", "es-MX"])
+    llm = LLMReply.Params(
+        providers=[{"type": "openai", "base_url": server.base_url, "model": "gpt-fake"}],
+        system_prompt="You are a clinic's receptionist.",
+    )
+    graph = Graph([Node.of("stt", Upstream), Node.of("language", LanguageNode, params),
+                   Node.of("bot", LLMReply, llm)])  # fmt: skip
+    io = ListIO([said("what time do you open", 1), said("can we speak Spanish please", 2),
+                 said("a qué hora abren mañana", 3, "es")], interval_s=0.3)  # fmt: skip
+    await Call(graph, clock=MonotonicClock()).run(io)
+
+    switches = [f for f in io.written if isinstance(f, LanguageFrame)]
+    assert [(f.locale, f.reason) for f in switches] == [("en-US", "start"), ("es-MX", "explicit")]
+    assert Upstream.heard == ["en-US", "es-MX"]  # the stt node hears the next turns in Spanish
+    transcripts = [f for f in io.written if isinstance(f, TranscriptFrame)]
+    assert [f.language for f in transcripts] == ["en-US", "es-MX", "es-MX"]
+    replies = [f for f in io.written if isinstance(f, ReplyTextFrame)]
+    assert {f.turn_id: f.language for f in replies} == {1: "en-US", 2: "es-MX", 3: "es-MX"}
+    systems = [r.body["messages"][0]["content"] for r in server.chats]
+    assert "usted" not in systems[0]
+    assert systems[2].endswith("Responda en español y trate a la persona que llama de usted.")
+
+
+def test_unknown_locales_are_refused_with_the_key() -> None:
+    text = """
+name: bad
+pipeline:
+  nodes:
+    - {name: language, type: language, params: {default: en-US, allowed: [en-US, xx-XX]}}
+"""
+    with pytest.raises(ConfigError, match="unknown locale 'xx-XX'"):
+        parse_config(text)
+    with pytest.raises(ConfigError, match="unknown locale 'eu-ES'"):
+        parse_config(text.replace("xx-XX", "eu-ES"))  # not in the table: add it under locales
+    extended = text.replace(
+        "allowed: [en-US, xx-XX]}",
+        "allowed: [en-US, eu-ES], locales: {eu-ES: {name: Basque, stt: {azure: eu-ES}, "
+        "tts: {azure: [Ainhoa]}}}}",
+    )
+    with pytest.raises(ConfigError, match="'Ainhoa' is not an Azure voice name"):
+        parse_config(extended)
+
+
+async def test_conversation_relay_is_told_to_switch(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "configs" / "local.yaml").read_text())
+    nodes = data["pipeline"]["nodes"]
+    language = {"name": "language", "type": "language",
+                "params": {"default": "en-US", "allowed": ["en-US", "es-ES"]}}  # fmt: skip
+    nodes.insert([n["name"] for n in nodes].index("bot"), language)
+    data["transports"] = {"relay": {"nodes": ["language", "bot"], "validate_signature": False}}
+    config = tmp_path / "relay.yaml"
+    config.write_text(yaml.safe_dump(data))
+    async with serving(config) as url, websockets.connect(f"ws://{url}/relay/ws") as ws:
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "setup",
+                    "sessionId": "VX8",
+                    "callSid": "CA8",
+                    "from": "+1555",
+                    "to": "+1666",
+                    "customParameters": {},
+                }
+            )
+        )
+        await ws.send(json.dumps({"type": "prompt", "voicePrompt": "Can we speak Spanish?",
+                                  "lang": "en-US", "last": True}))  # fmt: skip
+        msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert msg == {"type": "language", "ttsLanguage": "es-ES",
+                       "transcriptionLanguage": "es-ES"}  # fmt: skip
+        assert await reply(ws)  # and the turn is answered
