@@ -30,3 +30,15 @@ def test_no_marker_means_undecided() -> None:
     text, share = cantonese_or_mandarin("我哋喺度等緊你嘅電話，唔該")
     assert text == "yue" and share == 1.0
     assert has_han("OK 好") and not has_han("OK")
+
+
+def test_replies_are_written_in_the_locale_script() -> None:
+    from callweaver.text.chinese import to_script
+
+    simplified = "我们这里没有停车场，请问你什么时候来？"
+    assert to_script(simplified, "hk") == "我們這裏沒有停車場，請問你什麼時候來？"
+    assert to_script("這個軟件", "tw") == "這個軟體"
+    assert to_script("我們這裏", "s") == "我们这里"
+    assert to_script("唔該晒，我哋喺度等你", "hk") == "唔該晒，我哋喺度等你"  # Cantonese stays
+    assert to_script("OK, see you", "hk") == "OK, see you"
+    assert to_script(simplified, "") == simplified

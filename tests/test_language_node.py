@@ -130,3 +130,20 @@ async def test_conversation_relay_is_told_to_switch(tmp_path: Path) -> None:
         assert msg == {"type": "language", "ttsLanguage": "es-ES",
                        "transcriptionLanguage": "es-ES"}  # fmt: skip
         assert await reply(ws)  # and the turn is answered
+
+
+async def test_a_hong_kong_caller_is_answered_in_hong_kong_characters(server: FakeOpenAI) -> None:
+    server.default = Reply("我们这里没有停车场。请问你什么时候来？")  # the model wrote Simplified
+    params = LanguageParams(default="en-US", allowed=["en-US", "zh-HK"])
+    llm = LLMReply.Params(
+        providers=[{"type": "openai", "base_url": server.base_url, "model": "gpt-fake"}],
+        system_prompt="You are a clinic's receptionist.",
+    )
+    graph = Graph([Node.of("language", LanguageNode, params), Node.of("bot", LLMReply, llm)])
+    io = ListIO([said("唔該，你哋附近有冇地方泊車呀？", 1, "zh")])
+    io.parameters = {"To": "+85223456789"}  # type: ignore[attr-defined]
+    await Call(graph, clock=MonotonicClock()).run(io)
+    replies = [f.text for f in io.written if isinstance(f, ReplyTextFrame)]
+    assert replies == ["我們這裏沒有停車場。", "請問你什麼時候來？"]
+    system = server.chats[0].body["messages"][0]["content"]
+    assert "香港粵語" in system  # the zh-HK prompt line: Cantonese, HK characters, politeness

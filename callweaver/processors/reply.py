@@ -50,6 +50,7 @@ from callweaver.services.catalog import LLMProviders
 from callweaver.services.failover import FailoverLLM, Switch
 from callweaver.services.llm import LLM, Message
 from callweaver.services.locales import default_table
+from callweaver.text.chinese import to_script
 from callweaver.text.sentences import SentenceSplitter
 
 _FALLBACK = "Sorry, I'm having trouble answering right now. Please try again in a moment."
@@ -187,6 +188,9 @@ class Reply(Processor):
 
     async def _say(self, turn: int, text: str, language: str, *, sentence: bool = True) -> None:
         ctx = self.ctx
+        locale = default_table().get(language) if language else None
+        if locale is not None and locale.script:  # zh-HK replies in HK Traditional, ...
+            text = to_script(text, locale.script)
         await self.emit(
             ReplyTextFrame(
                 call_id=ctx.call_id,

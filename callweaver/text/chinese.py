@@ -15,10 +15,13 @@ context (the number dialled, the previous turns) decides those; see
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-__all__ = ["Chinese", "cantonese_or_mandarin", "has_han"]
+from callweaver.errors import ModelUnavailable
+
+__all__ = ["Chinese", "cantonese_or_mandarin", "has_han", "to_script"]
 
 Chinese = Literal["yue", "zh", ""]
 
@@ -62,3 +65,37 @@ def cantonese_or_mandarin(text: str) -> tuple[Chinese, float]:
         return "", 0.0
     total = yue + zh
     return ("yue", yue / total) if yue > zh else ("zh", zh / total)
+
+
+# OpenCC's conversions into each script a locale writes replies in
+_SCRIPTS: Final = {"hk": "s2hk", "tw": "s2twp", "s": "t2s"}
+
+
+@functools.cache
+def _opencc(config: str) -> Any:
+    try:
+        import opencc
+    except ImportError:
+        raise ModelUnavailable(
+            "writing Chinese in a locale's script needs OpenCC: "
+            "pip install 'callweaver[multilingual]'"
+        ) from None
+    return opencc.OpenCC(config)
+
+
+def to_script(text: str, script: str) -> str:
+    """``text`` written in ``script``: ``hk`` (Hong Kong Traditional: 裏, 着, 綫), ``tw``
+    (Taiwan Traditional, with its words: 軟體), ``s`` (Simplified); text with no Chinese in
+    it, or another script name, comes back as it is. Cantonese characters with no other form
+    (嘅 咗 喺 㗎) stay."""
+    config = _SCRIPTS.get(script)
+    if config is None or not has_han(text):
+        return text
+    out = str(_opencc(config).convert(text))
+    if script == "hk" and len(out) == len(text):  # OpenCC writes the particle 晒 as 曬
+        out = "".join(o if t not in _KEEP_HK else t for t, o in zip(text, out, strict=True))
+    return out
+
+
+# Cantonese words OpenCC's Simplified -> HK conversion would change: 唔該晒, 食晒
+_KEEP_HK: Final = frozenset("晒")
