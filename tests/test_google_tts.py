@@ -461,20 +461,43 @@ def test_languages() -> None:
 
 async def test_the_voice_follows_the_language(server: FakeGoogleTTS, make_tts: MakeTTS) -> None:
     tts = make_tts()
-    for language in ("", "en", "en-GB", "fr-CA", "zh-HK", "zh"):
+    for language in ("", "en", "en-GB", "fr-CA", "zh-HK", "zh", "pa-IN"):
         assert await speak(tts, language=language)
     asked = [(r.language_code, r.voice) for r in server.requests]
     assert asked == [
         ("en-US", VOICE),
         ("en-US", VOICE),
-        ("en-US", VOICE),
-        ("fr-CA", ""),  # Google's default voice for it
-        ("yue-HK", ""),
-        ("cmn-CN", ""),
+        ("en-US", VOICE),  # the configured voice for its own language, any region
+        ("fr-CA", "fr-CA-Neural2-A"),  # the locale table's voice
+        ("yue-HK", "yue-HK-Standard-A"),
+        ("cmn-CN", "cmn-CN-Wavenet-A"),
+        ("pa-IN", ""),  # not in the table: Google's default voice for it
     ]
     error = await failure(tts, language="xx")
-    assert error.retryable and "no voice for 'xx'" in str(error)
-    assert len(server.requests) == 6
+    assert error.retryable and "no Google voice for 'xx'" in str(error)
+    assert len(server.requests) == 7
+
+
+async def test_voices_per_language_and_none_for_the_others(
+    server: FakeGoogleTTS, make_tts: MakeTTS
+) -> None:
+    tts = make_tts(voices={"es": "es-US-Neural2-B", "zh-HK": "yue-HK-Standard-B"},
+                   other_languages="none")  # fmt: skip
+    for language in ("es-MX", "zh-MO", "en-AU"):
+        assert await speak(tts, language=language)
+    asked = [(r.language_code, r.voice) for r in server.requests]
+    assert asked == [
+        ("es-US", "es-US-Neural2-B"),
+        ("yue-HK", "yue-HK-Standard-B"),  # zh-MO is Cantonese too
+        ("en-US", VOICE),
+    ]
+    assert tts.languages is not None and "fr" not in tts.languages and "yue" in tts.languages
+    error = await failure(tts, language="fr-FR")  # a failover would have skipped it
+    assert error.retryable and "no Google voice" in str(error)
+    with pytest.raises(ValidationError, match="not a Google voice name"):
+        GoogleTTS.Params(voice=VOICE, voices={"es": "Elvira"})
+    with pytest.raises(ValidationError, match="not a language or locale"):
+        GoogleTTS.Params(voice=VOICE, voices={"Spanish": "es-US-Neural2-B"})
 
 
 async def test_text_without_words_or_too_long(server: FakeGoogleTTS, make_tts: MakeTTS) -> None:

@@ -2,7 +2,10 @@
 
 One ``SpeechSynthesizer`` per provider keeps one WebSocket open across sentences (the SDK
 reuses it for every synthesis); :meth:`AzureTTS.warm` opens it before the first one. A sentence
-goes out as SSML naming the configured voice, and its audio comes back in the raw format asked
+goes out as SSML naming the voice for its language (the configured ``voice`` in its own
+language, ``voices`` per language, else the locale table's Azure voice: see
+:class:`~callweaver.services.locales.VoiceChoice`; a language with none is left to the next
+provider), and its audio comes back in the raw format asked
 for (``output_format``: PCM at 8/16/24/48 kHz, or 8 kHz mu-law, decoded here; ``auto``: the
 transport's, see :mod:`callweaver.services.tts`), each chunk handed on as it arrives (the
 SDK's ``synthesizing`` events).
@@ -18,8 +21,8 @@ start (:attr:`Speech.text`, :attr:`Speech.words`), so the call's spoken log plac
 on the word the caller was hearing.
 
 Text streams (:meth:`AzureTTS.synthesize_stream`, an LLM's tokens) use the SDK's text-stream
-input, which only the ``/cognitiveservices/websocket/v2`` endpoint serves: a second
-synthesizer on that endpoint, with the voice in its config (no SSML), built on first use.
+input, which only the ``/cognitiveservices/websocket/v2`` endpoint serves: a synthesizer per
+voice on that endpoint, with the voice in its config (no SSML), built on first use.
 Each piece goes out as a USP ``text.piece`` as it arrives, the end of the text as
 ``text.end``; the audio comes back as for SSML. The first-audio timeout runs from the end of
 the text (the service waits for enough text to speak, and a slow LLM is not its fault).
@@ -43,18 +46,17 @@ from pydantic import Field, field_validator
 from callweaver.audio.mulaw import ulaw_to_pcm16
 from callweaver.errors import ProviderError
 from callweaver.services.azure_common import (
-    LOCALES,
     AzureParams,
     Bridge,
     blocking,
     disconnect,
-    languages_of,
     next_event,
     provider_error,
     scrub,
     speech_config,
     speechsdk,
 )
+from callweaver.services.locales import VoiceChoice, check_voices
 from callweaver.services.tts import Speech, nearest_rate
 
 OutputFormat = Literal[
@@ -98,6 +100,15 @@ class AzureTTSParams(AzureParams):
         3.0, ge=0.5, le=60, description="from the request to the first audio chunk"
     )
     idle_timeout_s: float = Field(5.0, gt=0, le=60, description="longest gap between chunks")
+    voices: dict[str, str] = Field(
+        default_factory=dict,
+        description="a voice per language or locale: {es: es-ES-ElviraNeural, zh-HK: ...}",
+    )
+    other_languages: Literal["table", "none"] = Field(
+        "table",
+        description="languages with no voice listed: table: the locale table's Azure voice; "
+        "none: left to the next provider",
+    )
 
     @field_validator("voice")
     @classmethod
@@ -107,6 +118,11 @@ class AzureTTSParams(AzureParams):
                 f"{voice!r} is not an Azure voice name (locale-NameNeural, e.g. en-US-JennyNeural)"
             )
         return voice
+
+    @field_validator("voices")
+    @classmethod
+    def _voices_form(cls, voices: dict[str, str]) -> dict[str, str]:
+        return check_voices(voices, _VOICE, "an Azure voice name (locale-NameNeural)")
 
 
 def voice_locale(voice: str) -> str:
@@ -140,10 +156,8 @@ class _Synthesizer:
     """The SDK's synthesizer, its connection and every signal connected to them. Built and
     closed in a worker thread: closing drops the last references, so the SDK releases there."""
 
-    def __init__(
-        self, params: AzureTTSParams, bridge: Bridge, *, text_stream: bool = False
-    ) -> None:
-        config = _stream_config(params) if text_stream else speech_config(params)
+    def __init__(self, params: AzureTTSParams, bridge: Bridge, *, text_stream: str = "") -> None:
+        config = _stream_config(params, text_stream) if text_stream else speech_config(params)
         member, _, _ = _FORMATS[params.output_format]
         config.set_speech_synthesis_output_format(
             getattr(speechsdk.SpeechSynthesisOutputFormat, member)
@@ -174,7 +188,7 @@ class _Synthesizer:
         self.synthesizer = None
 
 
-def _stream_config(params: AzureTTSParams) -> Any:
+def _stream_config(params: AzureTTSParams, voice: str) -> Any:
     """A ``SpeechConfig`` on the v2 endpoint (text-stream input), speaking ``voice``."""
     if params.host is not None:
         root = params.host.rstrip("/")
@@ -184,7 +198,7 @@ def _stream_config(params: AzureTTSParams) -> Any:
         endpoint=f"{root}/cognitiveservices/websocket/v2",
         subscription=params.key.get_secret_value(),
     )
-    config.speech_synthesis_voice_name = params.voice
+    config.speech_synthesis_voice_name = voice
     return config
 
 
@@ -210,7 +224,14 @@ class AzureTTS:
     def __init__(self, params: AzureTTSParams, *, name: str = "azure") -> None:
         self.params = params
         self.name = name
-        self.languages: frozenset[str] | None = languages_of(LOCALES)
+        self.voices = VoiceChoice(
+            "azure",
+            params.voice,
+            voice_locale(params.voice),
+            voices=params.voices,
+            use_table=params.other_languages == "table",
+        )
+        self.languages: frozenset[str] | None = self.voices.languages()
         self.last_word_boundaries: list[tuple[float, str]] = []
         self.last_first_audio_s: float | None = None  # request -> first chunk, last synthesis
         self._key = params.key.get_secret_value()
@@ -219,7 +240,8 @@ class AzureTTS:
             self.params = params = params.model_copy(update={"output_format": _DEFAULT_FORMAT})
         _, self._rate, self._mulaw = _FORMATS[params.output_format]
         self._synth: _Synthesizer | None = None
-        self._stream_synth: _Synthesizer | None = None  # the v2 endpoint's, for text streams
+        # the v2 endpoint's, for text streams: one per voice (the voice is in its config)
+        self._stream_synths: dict[str, _Synthesizer] = {}
         self.streams_text = True
         self._connected = False
         self._connection_changed = asyncio.Event()
@@ -231,7 +253,7 @@ class AzureTTS:
     def prefer_output(self, sample_rate: int, mulaw: bool) -> None:
         """With ``output_format: auto``: ask for the transport's rate, or mu-law (see
         :mod:`callweaver.services.tts`). Before the first synthesis (or :meth:`warm`)."""
-        if not self._auto or self._synth is not None or self._stream_synth is not None:
+        if not self._auto or self._synth is not None or self._stream_synths:
             return
         if mulaw and sample_rate == 8000:
             fmt = "raw-8khz-8bit-mono-mulaw"
@@ -263,21 +285,28 @@ class AzureTTS:
     async def aclose(self) -> None:
         """Disconnect every signal and release the synthesizer (its WebSocket with it)."""
         async with self._build_lock:
-            synths = (self._synth, self._stream_synth)
-            self._synth = self._stream_synth = None
+            synths = (self._synth, *self._stream_synths.values())
+            self._synth, self._stream_synths = None, {}
             self._connected = False
         for synth in synths:
             if synth is not None:
                 await blocking(synth.close)
 
-    async def synthesize(self, text: str, language: str = "") -> AsyncIterator[Speech]:
-        """Speak ``text`` with the configured voice, chunk by chunk as the audio arrives.
+    def voice_for(self, language: str) -> str:
+        """The voice a request in ``language`` is spoken with (see
+        :class:`~callweaver.services.locales.VoiceChoice`); a ProviderError when there is
+        none (a failover skips this provider for such a language before asking)."""
+        voice = self.voices.voice(language)
+        if voice is None:
+            raise ProviderError(self.name, f"no Azure voice for {language!r}", retryable=True)
+        return voice
 
-        ``language`` does not change the voice (choosing a voice per language is for later):
-        a failover skips this provider for languages Azure does not serve."""
+    async def synthesize(self, text: str, language: str = "") -> AsyncIterator[Speech]:
+        """Speak ``text`` with the voice for ``language``, chunk by chunk as the audio
+        arrives."""
         if not any(c.isalnum() for c in text):
             return
-        ssml = build_ssml(self.params.voice, text)
+        ssml = build_ssml(self.voice_for(language), text)
         async with self._lock:
             synth = await self._synthesizer()
             turn, started = self._begin()
@@ -298,8 +327,9 @@ class AzureTTS:
         """Speak text as it is written (see the module docstring): each piece of ``texts``
         goes to the service as it comes, audio is yielded as it arrives. An error of
         ``texts`` itself is raised as it is."""
+        voice = self.voice_for(language)
         async with self._lock:
-            synth = await self._synthesizer(text_stream=True)
+            synth = await self._synthesizer(text_stream=voice)
             turn, started = self._begin()
             try:
                 request = speechsdk.SpeechSynthesisRequest(
@@ -358,9 +388,11 @@ class AzureTTS:
             async with asyncio.timeout(_SETTLE_S):
                 await blocking(future.get)
 
-    async def _synthesizer(self, *, text_stream: bool = False) -> _Synthesizer:
+    async def _synthesizer(self, *, text_stream: str = "") -> _Synthesizer:
+        """The SSML synthesizer, or with ``text_stream`` (a voice) that voice's text-stream
+        synthesizer; built on first use."""
         async with self._build_lock:
-            synth = self._stream_synth if text_stream else self._synth
+            synth = self._stream_synths.get(text_stream) if text_stream else self._synth
             if synth is None:
                 bridge = Bridge(asyncio.get_running_loop(), self._dispatch)
                 build = functools.partial(_Synthesizer, text_stream=text_stream)
@@ -369,7 +401,7 @@ class AzureTTS:
                 except (RuntimeError, ValueError) as exc:  # the SDK refuses the configuration
                     raise self._sdk_error("cannot set up", exc, retryable=False) from None
                 if text_stream:
-                    self._stream_synth = synth
+                    self._stream_synths[text_stream] = synth
                 else:
                     self._synth = synth
             return synth

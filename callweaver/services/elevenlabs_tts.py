@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from callweaver.errors import ProviderError
 from callweaver.services.elevenlabs_wire import (
@@ -61,6 +61,7 @@ from callweaver.services.elevenlabs_wire import (
 )
 from callweaver.services.elevenlabs_wire import sample_rate as format_rate
 from callweaver.services.http import provider_client
+from callweaver.services.locales import VoiceChoice, check_voices
 from callweaver.services.tts import Speech, nearest_rate
 from callweaver.text.sentences import SentenceSplitter
 
@@ -75,6 +76,7 @@ _log = logging.getLogger(__name__)
 
 _WS_MAX_MESSAGE = 16 << 20  # a second of pcm_44100 is ~120 kB of base64: far below
 _EXTRA = "pip install 'callweaver[elevenlabs]'"
+_VOICE_ID = re.compile(r"[A-Za-z0-9]{20}")
 
 
 class VoiceSettings(BaseModel):
@@ -99,8 +101,12 @@ class ElevenLabsTTSParams(BaseModel):
         description="sent as the xi-api-key header; never logged (configs: ${ELEVENLABS_API_KEY})"
     )
     voice_id: str = Field(
-        pattern=r"^[A-Za-z0-9]{20}$",
+        pattern=f"^{_VOICE_ID.pattern}$",
         description="an ElevenLabs voice id: 20 letters and digits (not the voice's name)",
+    )
+    voices: dict[str, str] = Field(
+        default_factory=dict,
+        description="another voice id per language or locale (a native speaker's), e.g. {es: ...}",
     )
     model_id: str = Field(
         "eleven_flash_v2_5", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="the TTS model"
@@ -188,6 +194,11 @@ class _Input:
             return self.origin + first_s
         return max(self.last_audio, self.origin) + idle_s
 
+    @field_validator("voices")
+    @classmethod
+    def _voices_form(cls, voices: dict[str, str]) -> dict[str, str]:
+        return check_voices(voices, _VOICE_ID, "an ElevenLabs voice id (20 letters and digits)")
+
 
 class ElevenLabsTTS:
     """The ElevenLabs provider of the TTS interface (see the module docstring)."""
@@ -201,6 +212,9 @@ class ElevenLabsTTS:
         self.params = params
         self.name = name
         self.languages: frozenset[str] = FLASH_V2_5_LANGUAGES
+        self.voices = VoiceChoice(
+            "elevenlabs", params.voice_id, "", voices=params.voices, use_table=False
+        )
         self.sample_rate = format_rate(params.output_format)
         # only the WebSocket speaks text as it comes; over HTTP the pieces are gathered
         self.streams_text = params.transport == "websocket"
@@ -302,7 +316,7 @@ class ElevenLabsTTS:
             body["language_code"] = primary_subtag(language)
         request = http.build_request(
             "POST",
-            self._url(f"/v1/text-to-speech/{quote(p.voice_id, safe='')}/stream"),
+            self._url(f"/v1/text-to-speech/{quote(self.voice_for(language), safe='')}/stream"),
             params={"output_format": p.output_format},
             json=body,
             headers=self._headers(),
@@ -431,7 +445,7 @@ class ElevenLabsTTS:
         }
         if language and p.send_language:
             query["language_code"] = primary_subtag(language)
-        path = f"/v1/text-to-speech/{quote(p.voice_id, safe='')}/stream-input"
+        path = f"/v1/text-to-speech/{quote(self.voice_for(language), safe='')}/stream-input"
         base = re.sub(r"^http", "ws", p.base_url.rstrip("/"))
         try:
             async with asyncio.timeout_at(deadline):
@@ -497,6 +511,11 @@ class ElevenLabsTTS:
             state.timer.reschedule(state.deadline(p.first_audio_timeout_s, p.idle_timeout_s))
 
     # -- helpers --------------------------------------------------------------------------
+
+    def voice_for(self, language: str) -> str:
+        """The voice id for a request in ``language``: ``voices``' for it, else ``voice_id``
+        (the multilingual models speak every language they serve with any voice)."""
+        return self.voices.voice(language) or self.params.voice_id
 
     def _check_language(self, language: str) -> None:
         if not language:

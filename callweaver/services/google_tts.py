@@ -31,8 +31,11 @@ Application Default Credentials. ``insecure: true`` speaks plaintext gRPC to a l
 every error message.
 
 ``languages`` lists what Google serves (primary subtags and full locales). A request in the
-configured voice's language uses that voice; one in another language asks for Google's default
-voice of that language (Mandarin is Google's ``cmn-CN``/``cmn-TW``, Cantonese ``yue-HK``).
+configured voice's language uses that voice; one in a language of ``voices`` that voice; one in
+another language the locale table's Google voice for it, else Google's default voice of that
+language (Mandarin is Google's ``cmn-CN``/``cmn-TW``, Cantonese ``yue-HK``). With
+``other_languages: none`` only ``voice`` and ``voices`` are spoken: other languages are left
+to the next provider (see :class:`~callweaver.services.locales.VoiceChoice`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from callweaver.audio.mulaw import ulaw_to_pcm16
 from callweaver.audio.resample import resample
 from callweaver.audio.riff import parse_wav
 from callweaver.errors import ProviderError
+from callweaver.services.locales import VoiceChoice, check_voices
 from callweaver.services.tts import Speech
 
 try:
@@ -129,10 +133,6 @@ def google_locale(language: str) -> str | None:
     return None
 
 
-def _primary(tag: str) -> str:
-    return tag.replace("_", "-").split("-")[0].lower()
-
-
 # -- params ---------------------------------------------------------------------------------
 
 _VOICE = re.compile(r"(?P<locale>[a-z]{2,3}-(?:[A-Z]{2}|[0-9]{3}))-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
@@ -182,6 +182,20 @@ class GoogleTTSParams(BaseModel):
         5.0, gt=0, description="from the request to the first audio"
     )
     idle_timeout_s: float = Field(5.0, gt=0, description="longest gap in a stream afterwards")
+    voices: dict[str, str] = Field(
+        default_factory=dict,
+        description="a voice per language or locale: {es: es-ES-Neural2-A, zh-HK: yue-HK-...}",
+    )
+    other_languages: Literal["table", "none"] = Field(
+        "table",
+        description="languages with no voice listed: table: the locale table's Google voice, "
+        "else Google's default voice; none: left to the next provider",
+    )
+
+    @field_validator("voices")
+    @classmethod
+    def _voices_form(cls, voices: dict[str, str]) -> dict[str, str]:
+        return check_voices(voices, _VOICE, "a Google voice name (en-US-Neural2-F)")
 
     @field_validator("voice")
     @classmethod
@@ -236,9 +250,13 @@ class GoogleTTS:
         self._key = params.api_key.get_secret_value() if params.api_key else ""
         match = _VOICE.fullmatch(params.voice)
         assert match is not None  # the params checked it
-        voice_locale = match["locale"]
-        self._voice_language = _primary(voice_locale)
-        self.languages: frozenset[str] | None = LANGUAGES | {voice_locale, self._voice_language}
+        table = params.other_languages == "table"
+        self.voices = VoiceChoice(
+            "google", params.voice, match["locale"], voices=params.voices, use_table=table
+        )
+        self.languages: frozenset[str] | None = self.voices.languages() | (
+            LANGUAGES if table else frozenset()
+        )
         self._credentials = self._load_credentials()
         self._client: tts.TextToSpeechAsyncClient | None = None
         self._channel: Any = None  # the client's grpc.aio.Channel
@@ -310,16 +328,19 @@ class GoogleTTS:
                 await self._drop(channel)
 
     def _voice_for(self, language: str) -> tuple[str, str]:
-        """(language code, voice name) for a request in ``language``: the configured voice in
-        its own language, else Google's default voice (no name) of the other language."""
+        """(language code, voice name) for a request in ``language`` (see the module
+        docstring); Google's default voice of a language has no name."""
         p = self.params
-        if not language:
+        voice = self.voices.voice(language)
+        if voice == p.voice:
             return p.language_code, p.voice
-        locale = google_locale(language)
-        if _primary(locale or language) == self._voice_language:
-            return p.language_code, p.voice
+        if voice is not None:
+            match = _VOICE.fullmatch(voice)
+            assert match is not None  # the params and the table's check saw to it
+            return match["locale"], voice
+        locale = google_locale(language) if p.other_languages == "table" else None
         if locale is None:
-            raise ProviderError(self.name, f"Google has no voice for {language!r}", retryable=True)
+            raise ProviderError(self.name, f"no Google voice for {language!r}", retryable=True)
         return locale, ""
 
     # -- the two methods ------------------------------------------------------------------

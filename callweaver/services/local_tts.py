@@ -38,12 +38,13 @@ import tempfile
 import wave
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from callweaver.errors import ProviderError
 from callweaver.resources import piper
+from callweaver.services.locales import VoiceChoice, check_voices
 from callweaver.services.tts import Speech
 
 CHUNK_MS = 100  # flite/espeak audio is handed on in pieces of this length
@@ -345,21 +346,34 @@ class FliteTTS(_ProcessTTS):
                     yield speech
 
 
+_ESPEAK_VOICE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*$")
+
+
 class EspeakParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     voice: str = Field(
         "en-us",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_+-]*$",
+        pattern=_ESPEAK_VOICE.pattern,
         description="espeak-ng voice (a language code, optionally +variant: en-us+f3)",
     )
     rate: int = Field(175, ge=80, le=450, description="words per minute")
     binary: str = Field("espeak-ng", min_length=1, description="the espeak-ng executable")
+    voices: dict[str, str] = Field(
+        default_factory=dict, description="an espeak-ng voice per language or locale: {zh-HK: yue}"
+    )
+
+    @field_validator("voices")
+    @classmethod
+    def _voices_form(cls, voices: dict[str, str]) -> dict[str, str]:
+        return check_voices(voices, _ESPEAK_VOICE, "an espeak-ng voice (a language code)")
 
 
 class EspeakTTS(_ProcessTTS):
     """The espeak-ng provider: about a hundred languages, robotic but light. A request in
-    another language than the configured voice's uses espeak-ng's voice for that language."""
+    another language than the configured voice's uses the voice ``voices`` gives it, else the
+    locale table's espeak voice (Cantonese for zh-HK: ``yue``), else espeak-ng's voice named
+    by the language."""
 
     Params = EspeakParams
     package = "espeak-ng"
@@ -369,14 +383,12 @@ class EspeakTTS(_ProcessTTS):
         self.name = name
         super().__init__(self.params.binary)
         self.languages: frozenset[str] | None = _espeak_languages(self.params.binary)
+        p = self.params
+        self.voices = VoiceChoice("espeak", p.voice, p.voice.split("+")[0], voices=p.voices)
 
     def voice_for(self, language: str) -> str:
-        """The espeak-ng voice to speak ``language`` with: the configured one when the
-        language is its own (or not given), else espeak-ng's voice named by the language."""
-        voice = self.params.voice
-        if not language or _primary(language) == _primary(voice.split("+")[0]):
-            return voice
-        return language.replace("_", "-").lower()
+        """The espeak-ng voice to speak ``language`` with (see the class docstring)."""
+        return self.voices.voice(language) or language.replace("_", "-").lower()
 
     async def synthesize(self, text: str, language: str = "") -> AsyncIterator[Speech]:
         """The text goes in on stdin; espeak-ng writes its audio as it goes, streamed on in

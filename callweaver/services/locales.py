@@ -17,6 +17,11 @@ Data, not code (``locales.yaml`` beside this module), read once per process. Eac
 :meth:`LocaleTable.extend` adds or overrides locales from a config. :func:`check` says what
 is wrong with a table: every locale needs one STT and one TTS path unless it is text-only,
 and every voice name must be well formed for its provider.
+
+:class:`VoiceChoice` is how a TTS provider picks its voice per request: the config's
+``voices`` for the language, else its own ``voice`` when the request is in that voice's
+language, else the table's voice for the locale (``other_languages: table``), else none: the
+provider does not speak the language and a failover moves on without counting a failure.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["Locale", "LocaleTable", "check", "default_table"]
+from callweaver.text.languages import language_key
+
+__all__ = ["Locale", "LocaleTable", "VoiceChoice", "check", "check_voices", "default_table"]
 
 _FILE: Final = Path(__file__).with_name("locales.yaml")
 _AZURE_VOICE: Final = re.compile(r"^[a-z]{2,3}-[A-Z]{2}-[A-Za-z]+(Multilingual)?Neural$")
@@ -181,3 +188,85 @@ _SAME_LANGUAGE: Final[Mapping[str, frozenset[str]]] = {
     "he": frozenset({"he", "iw"}),
     "nb": frozenset({"nb", "no"}),
 }
+
+
+_LANGUAGE_OR_TAG: Final = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{4})?(-[A-Za-z]{2}|-\d{3})?$", re.I)
+
+
+def check_voices(
+    voices: Mapping[str, str], form: re.Pattern[str] | None = None, what: str = "a voice"
+) -> dict[str, str]:
+    """A provider's ``voices`` parameter, checked: each key a language or locale (``es``,
+    ``es-MX``), each voice matching ``form`` (the provider's voice names, described as
+    ``what``). Raises ValueError naming the entry."""
+    for code, voice in voices.items():
+        if not _LANGUAGE_OR_TAG.match(code):
+            raise ValueError(f"voices: {code!r} is not a language or locale (es, es-MX)")
+        if not voice.strip():
+            raise ValueError(f"voices: {code!r} has no voice")
+        if form is not None and not form.fullmatch(voice):
+            raise ValueError(f"voices: {code}: {voice!r} is not {what}")
+    return dict(voices)
+
+
+class VoiceChoice:
+    """One TTS provider's voice per request language (see the module docstring).
+
+    ``voices`` maps locales (``es-MX``) or languages (``es``) to voices; ``default`` is the
+    provider's configured voice, spoken for requests in ``default_locale``'s language (and
+    for requests that name no language); ``use_table`` fills every other locale from the
+    table's voices for ``provider`` (the first of them). Languages match as in
+    :func:`~callweaver.text.languages.language_key`: ``en-GB`` takes an ``en-US`` voice,
+    ``zh-HK`` never takes a Mandarin one."""
+
+    def __init__(
+        self,
+        provider: str,
+        default: str,
+        default_locale: str,
+        *,
+        voices: Mapping[str, str] | None = None,
+        use_table: bool = True,
+        table: LocaleTable | None = None,
+    ) -> None:
+        self.provider, self.default, self.default_locale = provider, default, default_locale
+        self._own = language_key(default_locale)
+        self._voices = {code.lower(): voice for code, voice in (voices or {}).items()}
+        self._table = (table or default_table()) if use_table else None
+
+    def voice(self, language: str) -> str | None:
+        """The voice to speak ``language`` (a locale or a language) with, or None."""
+        if not language:
+            return self.default
+        wanted, key = language.lower(), language_key(language)
+        found = self._voices.get(wanted)
+        if found is None:
+            found = next((v for c, v in self._voices.items() if language_key(c) == key), None)
+        if found is not None:
+            return found
+        if key == self._own:
+            return self.default
+        if self._table is None:
+            return None
+        exact = self._table.get(language)
+        rows = [exact] if exact is not None else []
+        rows += [loc for loc in self._table if language_key(loc.code) == key]
+        return next((v for loc in rows if (v := self._table_voice(loc)) is not None), None)
+
+    def _table_voice(self, loc: Locale) -> str | None:
+        value = getattr(loc.tts, self.provider, None)
+        if isinstance(value, tuple):
+            return str(value[0]) if value else None
+        return value if isinstance(value, str) else None
+
+    def languages(self) -> frozenset[str]:
+        """Every locale and language this provider has a voice for (a failover's
+        ``languages``): full tags and their primary subtags, Cantonese as ``yue``."""
+        codes = {self.default_locale, *self._voices}
+        if self._table is not None:
+            codes.update(loc.code for loc in self._table if self._table_voice(loc) is not None)
+        tags = set(codes)
+        for code in codes:
+            key = language_key(code)
+            tags.add(key if key == "yue" else code.split("-")[0].lower())
+        return frozenset(tags)
