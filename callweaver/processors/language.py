@@ -9,6 +9,11 @@ turns in another language, never one short word), a :class:`LanguageFrame` goes 
 (ConversationRelay switches Twilio's voice and recognizer) and upstream (the ``stt`` node
 hears the next turns in it). At the start of the call the same frame says the first locale
 (the default, or the one the number dialled implies).
+
+Text detection (``detect``, on by default) runs lingua over the languages of ``allowed``
+(with none listed: the default's and a dozen common ones, see :data:`COMMON`); its models are
+loaded once per process at the first call's start (about 25 MB and 70 ms per language at
+``accuracy: high``). A language lingua has no model for is left to the STT's report.
 """
 
 from __future__ import annotations
@@ -23,7 +28,18 @@ from callweaver.frames.control import StartFrame
 from callweaver.frames.text import LanguageFrame, TranscriptFrame
 from callweaver.runtime.processor import Processor
 from callweaver.services.language import LanguageTracker
+from callweaver.services.language_detect import (
+    Accuracy,
+    TextDetector,
+    lingua_languages,
+    shared_detector,
+)
 from callweaver.services.locales import LocaleTable, check, default_table
+from callweaver.text.languages import language_key
+
+#: The languages told apart when a node lists no ``allowed`` locales (besides its default's):
+#: those a caller can ask for by name.
+COMMON = ("en", "es", "fr", "de", "pt", "it", "zh", "ja", "ko", "vi", "hi", "ar", "ru")
 
 
 class LanguageParams(BaseModel):
@@ -39,6 +55,12 @@ class LanguageParams(BaseModel):
     min_words: int = Field(3, ge=1, description="shorter turns never move the call")
     switch_after: int = Field(
         2, ge=1, description="turns in a row in another language that move the call"
+    )
+    detect: bool = Field(
+        True, description="tell the language from the text (lingua); off: the STT's report only"
+    )
+    accuracy: Accuracy = Field(
+        "high", description="lingua's models: high (better on short turns) or low (less memory)"
     )
     locales: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -59,6 +81,12 @@ class LanguageParams(BaseModel):
     def table(self) -> LocaleTable:
         return default_table().extend(self.locales) if self.locales else default_table()
 
+    def detected_languages(self) -> list[str]:
+        """The languages text detection tells apart (those lingua knows), sorted."""
+        codes = self.allowed or [self.default, *COMMON]
+        keys = {"zh" if (k := language_key(code)) == "yue" else k for code in codes}
+        return sorted(keys & lingua_languages()) if self.detect else []
+
 
 class LanguageNode(Processor):
     """See the module docstring."""
@@ -72,6 +100,10 @@ class LanguageNode(Processor):
 
     async def start(self, frame: StartFrame) -> None:
         p = self.p
+        languages = p.detected_languages()
+        detector: TextDetector | None = None
+        if len(languages) > 1:
+            detector = await shared_detector(languages, p.accuracy)
         self.tracker = LanguageTracker(
             p.default,
             allowed=p.allowed,
@@ -79,6 +111,7 @@ class LanguageNode(Processor):
             table=p.table(),
             min_words=p.min_words,
             switch_after=p.switch_after,
+            detector=detector,
         )
         await self._announce(self.tracker.locale, "", "start")
 

@@ -7,11 +7,13 @@ whether it changes (:meth:`LanguageTracker.observe`), from:
 1. **an explicit request**: "can we speak Spanish?", "¿podemos hablar en inglés?",
    "講廣東話得唔得", "说普通话": the call switches at once;
 2. **the text**: Chinese characters are told Cantonese or Mandarin by their written markers
-   (:func:`callweaver.text.chinese.cantonese_or_mandarin`); other text by the STT's
-   reported language when it gives one;
-3. **the call's context**: the configured default, and the number dialled (``To`` of the
-   call's parameters: +852 is Hong Kong, +853 Macau, +86 20 Guangzhou), which picks the
-   locale a language is spoken in.
+   (:func:`callweaver.text.chinese.cantonese_or_mandarin`); other text by lingua's models
+   over the deployment's languages (:mod:`callweaver.services.language_detect`), weighed
+   with the STT's reported language (``stt_weight``) and the call's own (``context_weight``:
+   a short "Sim" in a Portuguese call is Portuguese, not Italian);
+3. **the call's context**: the language the previous turns settled on, the configured
+   default, and the number dialled (``To`` of the call's parameters: +852 is Hong Kong, +853
+   Macau, +86 20 Guangzhou), which picks the locale a language is spoken in.
 
 Hysteresis: a turn in another language moves the call only when it has at least
 ``min_words`` words (a lone "OK" or "Sim" never does) and ``switch_after`` such turns come in
@@ -25,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from callweaver.services.language_detect import TextDetector
 from callweaver.services.locales import LocaleTable, default_table
 from callweaver.text.chinese import cantonese_or_mandarin, has_han
 from callweaver.text.languages import language_key
@@ -55,7 +58,20 @@ _ASK_ZH: Final = re.compile(
     r"(講|讲|說|说|用)(?P<name>廣東話|广东话|粵語|粤语|普通話|普通话|國語|国语|英文|英語|英语)"
 )
 _WORD: Final = re.compile(r"\w+")
+_KANA: Final = re.compile(r"[\u3040-\u30ff]")
+_CHARACTER: Final = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+CONTEXT_WEIGHT: Final = 8.0
+"""How much more the call's language counts than any other when a turn is weighed."""
+STT_WEIGHT: Final = 2.0
+"""How much more the STT's reported language counts (a fixed-language STT reports its own)."""
 _REGIONS: Final = (("+852", "zh-HK"), ("+853", "zh-MO"), ("+8620", "yue-CN"))
+
+
+def word_count(text: str) -> int:
+    """Words of ``text``; Chinese and Japanese, written without spaces, two characters to a
+    word."""
+    characters = len(_CHARACTER.findall(text))
+    return (characters + 1) // 2 + len(_WORD.findall(_CHARACTER.sub(" ", text)))
 
 
 def requested_language(text: str) -> str | None:
@@ -94,6 +110,8 @@ class LanguageTracker:
         table: LocaleTable | None = None,
         min_words: int = 3,
         switch_after: int = 2,
+        detector: TextDetector | None = None,
+        context_weight: float = CONTEXT_WEIGHT,
     ) -> None:
         self.table = table or default_table()
         self.allowed = [self._known(code) for code in allowed]
@@ -103,6 +121,8 @@ class LanguageTracker:
         self.locale = self._known(first)
         self.min_words = min_words
         self.switch_after = switch_after
+        self.detector = detector
+        self.context_weight = context_weight
         self._pending: tuple[str, int] = ("", 0)
 
     def _known(self, code: str) -> str:
@@ -142,8 +162,7 @@ class LanguageTracker:
         if heard == current:
             self._pending = ("", 0)
             return Decision(self.locale, False, "kept", heard)
-        words = len(_WORD.findall(text)) if not has_han(text) else len(text.strip()) // 2
-        if words < self.min_words:
+        if word_count(text) < self.min_words:
             return Decision(self.locale, False, "short", heard)
         target = self.locale_for(heard)
         if target is None:
@@ -161,11 +180,31 @@ class LanguageTracker:
         self.locale = target
         return Decision(target, switched, reason, heard)
 
+    def heard(self, text: str, stt_language: str = "") -> str:
+        """The language ``text`` is in, weighed with the call's language (see the module
+        docstring); "" when nothing tells (no letters, no detector and no STT report)."""
+        return self._detect(text, stt_language)
+
     def _detect(self, text: str, stt_language: str) -> str:
-        if has_han(text):
+        current = language_key(self.locale)
+        if has_han(text) and not _KANA.search(text):
             which, _ = cantonese_or_mandarin(text)
             if which:
                 return which
-            current = language_key(self.locale)
             return current if current in ("zh", "yue") else "zh"
-        return language_key(stt_language) if stt_language else ""
+        stt = language_key(stt_language) if stt_language else ""
+        scores = self.detector.scores(text) if self.detector is not None else {}
+        if not scores:
+            return "" if stt in ("", "und") else stt
+        own = "zh" if current == "yue" else current
+
+        def weight(language: str) -> float:
+            w = scores[language]
+            if language == own:
+                w *= self.context_weight
+            if language == stt:
+                w *= STT_WEIGHT
+            return w
+
+        best = max(scores, key=weight)
+        return current if best == own else best
