@@ -111,7 +111,8 @@ def _simulate(args: argparse.Namespace) -> int:
         f"{pace}; {io.frames_in} frames in, {io.frames_out} out -> {args.out}"
     )
     for turn, who, text in io.conversation:
-        print(f"  [{turn}] {who:>6}: {text}")
+        language = f" ({io.languages[turn]})" if who == "caller" and turn in io.languages else ""
+        print(f"  [{turn}] {who:>6}{language}: {text}")
     print(format_table(report.turns) if report.turns else "no caller turns detected")
     for err in report.errors:
         print(f"error: node {err.node} ({err.policy}): {err.message}")
@@ -122,7 +123,8 @@ def _simulate(args: argparse.Namespace) -> int:
         with open(args.json, "w", encoding="utf-8") as fh:
             data = report.to_json()
             data["conversation"] = [
-                {"turn": turn, "speaker": who, "text": text} for turn, who, text in io.conversation
+                {"turn": turn, "speaker": who, "text": text, "language": io.languages.get(turn, "")}
+                for turn, who, text in io.conversation
             ]
             json.dump(data, fh, indent=2)
     return 0

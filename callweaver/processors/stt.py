@@ -29,7 +29,9 @@ Providers fail over (:class:`~callweaver.services.failover.FailoverSTT`). When e
 failed, the caller hears ``fallback_reply`` (sent on as reply text) and the call goes on.
 Caller audio is not passed on (``forward_audio`` to keep it); every other frame is. A
 :class:`LanguageFrame` (sent upstream by a ``language`` node) sets the language the next turns
-are heard in.
+are heard in; with ``follow_language: false`` the providers go on detecting it themselves
+(a multilingual whisper with no ``language``), which lets a caller who starts in another
+language than the line's default be heard in it, at some accuracy on short turns.
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ class STTParams(BaseModel):
         description="STT providers in failover order: a type name or {type: ..., params}",
     )
     language: str = Field("", description="the call's language (BCP-47); empty: provider's")
+    follow_language: bool = Field(
+        True,
+        description="hear the next turns in the language a language node decides; false: "
+        "keep `language` (empty: the provider detects each turn's)",
+    )
     timeout_s: float = Field(4.0, gt=0, description="per provider, for a whole transcript")
     stream: bool = Field(
         True,
@@ -136,7 +143,8 @@ class SpeechToText(Processor):
 
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, LanguageFrame):  # from the language node: the next turns' language
-            self.language = frame.locale
+            if self.p.follow_language:
+                self.language = frame.locale
             return
         if isinstance(frame, InputAudioFrame):
             self._keep(frame)

@@ -49,6 +49,7 @@ class FileIO:
         self.frames_in = 0
         self.frames_out = 0
         self.conversation: list[tuple[int, str, str]] = []
+        self.languages: dict[int, str] = {}  # turn -> the language its transcript was in
         """(turn, "caller", "interim" or "bot", text): what was heard (interim transcripts
         too, as a streaming STT revised them while the caller spoke) and said, in order."""
         self.flushed_samples = 0
@@ -87,6 +88,8 @@ class FileIO:
             if isinstance(frame, TranscriptFrame):
                 who = "caller" if frame.final else "interim"
                 self.conversation.append((frame.turn_id, who, frame.text))
+                if frame.final and frame.language:
+                    self.languages[frame.turn_id] = frame.language
             elif isinstance(frame, ReplyTextFrame):
                 self.conversation.append((frame.turn_id, "bot", frame.text))
             return
