@@ -5,6 +5,7 @@ switch, bad params refused."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import websockets
 import yaml
 from fake_openai import FakeOpenAI, Reply
+from pydantic import ValidationError
 from test_relay import ROOT, reply, serving
 
 from callweaver.errors import ConfigError
@@ -27,7 +29,9 @@ from callweaver.processors.reply import LLMReply
 from callweaver.runtime.clock import MonotonicClock
 from callweaver.runtime.processor import Processor
 from callweaver.services import health
+from callweaver.services.locales import default_table
 from callweaver.testing import ListIO
+from callweaver.text import say
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +84,23 @@ async def test_a_switch_reaches_the_llm_the_reply_and_the_stt(server: FakeOpenAI
     systems = [r.body["messages"][0]["content"] for r in server.chats]
     assert "usted" not in systems[0]
     assert systems[2].endswith("Responda en español y trate a la persona que llama de usted.")
+    # how the locale says dates and times, from CLDR: today's date, the clock of the table
+    today = say.say_date(datetime.date.today(), "es-MX")
+    assert f"Today is {today} (say dates like that)" in systems[2]
+    assert "say times the 12-hour way, like 3:30 p.m." in systems[2]
+    assert "Today is" in systems[0] and "like 3:30 PM" in systems[0]
+
+
+def test_the_date_line_can_be_off_and_a_bad_time_zone_is_refused() -> None:
+    llm = {"providers": [{"type": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"}],
+           "system_prompt": "Be brief."}  # fmt: skip
+    off = LLMReply(LLMReply.Params(**llm, today="off"))
+    assert off.messages("de-DE")[0].content == "Be brief.\n\n" + default_table().get("de-DE").prompt  # type: ignore[union-attr]
+    with_time = LLMReply(LLMReply.Params(**llm, today="date_time", timezone="Asia/Hong_Kong"))
+    line = with_time.messages("zh-HK")[0].content
+    assert "(say times the 12-hour way)" in line and ("上午" in line or "下午" in line)
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        LLMReply.Params(**llm, timezone="Mars/Olympus")
 
 
 def test_unknown_locales_are_refused_with_the_key() -> None:

@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+import datetime
+import zoneinfo
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from callweaver.errors import ProviderError
 from callweaver.frames.base import Frame
@@ -50,6 +52,7 @@ from callweaver.services.catalog import LLMProviders
 from callweaver.services.failover import FailoverLLM, Switch
 from callweaver.services.llm import LLM, Message
 from callweaver.services.locales import default_table
+from callweaver.text import say
 from callweaver.text.chinese import to_script
 from callweaver.text.sentences import SentenceSplitter
 
@@ -73,6 +76,8 @@ class Reply(Processor):
         self._replied: tuple[int, int] | None = None  # (turn, its history index)
         self._stale_before = 0  # replies to older turns cannot be played (a barge-in)
         self._switches: list[Switch] = []
+        self.today: Literal["date_time", "date", "off"] = "off"
+        self.timezone: zoneinfo.ZoneInfo | None = None
 
     def build(self) -> LLM:
         raise NotImplementedError
@@ -116,14 +121,33 @@ class Reply(Processor):
         self._stale_before = max(self._stale_before, frame.turn_id)
 
     def messages(self, language: str = "") -> list[Message]:
-        """The request: the system prompt (with the line of the caller's locale, when the
-        locale table has one: the language and its form of address), then the history."""
+        """The request: the system prompt, then, for a locale the table has, how it says
+        dates and times (``today``) and its line (the language and its form of address), then
+        the history."""
         prompt = self.system_prompt
         locale = default_table().get(language) if language and prompt else None
-        if locale is not None and locale.prompt:
-            prompt = f"{prompt}\n\n{locale.prompt}"
+        if locale is not None:
+            lines = [prompt, self._today(locale.code, locale.clock), locale.prompt]
+            prompt = "\n\n".join(line for line in lines if line)
         head = [Message("system", prompt)] if prompt else []
         return head + self.history[-self.max_history :]
+
+    def _today(self, locale: str, clock: str) -> str:
+        """The date line of ``today`` (see :class:`LLMParams`) in ``locale``'s words."""
+        if self.today == "off":
+            return ""
+        now = datetime.datetime.now(self.timezone) if self.timezone else datetime.datetime.now()
+        try:
+            if self.today == "date_time":
+                return say.prompt_line(locale, now, clock)
+            example = say.say_time(datetime.time(15, 30), locale, clock)
+            hours = "12" if clock == "12h" else "24"
+            return (
+                f"Today is {say.say_date(now.date(), locale)} (say dates like that); say times "
+                f"the {hours}-hour way, like {example}."
+            )
+        except ValueError:  # a locale CLDR does not know (one a config added): no line
+            return ""
 
     async def _reply(self, transcript: TranscriptFrame) -> None:
         assert self.llm is not None
@@ -236,6 +260,27 @@ class LLMParams(BaseModel):
         description="its replies may be given to other callers asking the same (no personal "
         "data, no tool results): a cache node keeps them, past its own guard",
     )
+    today: Literal["date_time", "date", "off"] = Field(
+        "date",
+        description="with a language node: tell the model today's date in the caller's "
+        "locale's words and which clock to say times with (date_time: the time too, which "
+        "changes the prompt every minute and so defeats the provider's prompt caching)",
+    )
+    timezone: str = Field(
+        "", description="IANA zone of the callers (Asia/Hong_Kong); default: the server's"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, zone: str) -> str:
+        if zone:
+            try:
+                zoneinfo.ZoneInfo(zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {zone!r} (an IANA name: Europe/Madrid)"
+                ) from None
+        return zone
 
 
 class LLMReply(Reply):
@@ -251,6 +296,8 @@ class LLMReply(Reply):
         self.max_history = params.max_history
         self.stream_tokens = params.stream_tokens
         self.replies_cacheable = params.cacheable
+        self.today = params.today
+        self.timezone = zoneinfo.ZoneInfo(params.timezone) if params.timezone else None
 
     def version(self) -> str:
         models = [(spec.type_name, spec.name, repr(spec.params)) for spec in self.p.providers]
