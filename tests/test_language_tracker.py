@@ -57,6 +57,20 @@ def test_cantonese_and_mandarin_are_told_apart_and_follow_the_number_dialled() -
     assert macau.observe("唔該，你哋幾點開門呀？").locale == "zh-MO"
 
 
+def test_a_language_parameter_from_an_ivr_picks_the_first_locale() -> None:
+    allowed = ["en-US", "es-US", "zh-HK"]
+    assert (
+        LanguageTracker("en-US", allowed=allowed, parameters={"language": "es-US"}).locale
+        == "es-US"
+    )
+    # a locale the deployment does not speak, or no locale at all, leaves the default
+    assert (
+        LanguageTracker("en-US", allowed=allowed, parameters={"language": "fr-FR"}).locale
+        == "en-US"
+    )
+    assert LanguageTracker("en-US", parameters={"language": "2"}).locale == "en-US"
+
+
 def test_a_twenty_turn_call_with_short_answers_does_not_flap() -> None:
     call = LanguageTracker("es-ES", allowed=["es-ES", "en-US", "pt-BR"])
     turns = [

@@ -12,8 +12,10 @@ whether it changes (:meth:`LanguageTracker.observe`), from:
    with the STT's reported language (``stt_weight``) and the call's own (``context_weight``:
    a short "Sim" in a Portuguese call is Portuguese, not Italian);
 3. **the call's context**: the language the previous turns settled on, the configured
-   default, and the number dialled (``To`` of the call's parameters: +852 is Hong Kong, +853
-   Macau, +86 20 Guangzhou), which picks the locale a language is spoken in.
+   default, the number dialled (``To`` of the call's parameters: +852 is Hong Kong, +853
+   Macau, +86 20 Guangzhou), which picks the locale a language is spoken in, and a
+   ``language`` call parameter (a Twilio ``<Parameter>`` an IVR menu set), which picks the
+   first locale outright.
 
 Hysteresis: a turn in another language moves the call only when it has at least
 ``min_words`` words (a lone "OK" or "Sim" never does) and ``switch_after`` such turns come in
@@ -115,9 +117,13 @@ class LanguageTracker:
     ) -> None:
         self.table = table or default_table()
         self.allowed = [self._known(code) for code in allowed]
-        dialled = (parameters or {}).get("To", "").replace(" ", "")
+        params = parameters or {}
+        dialled = params.get("To", "").replace(" ", "")
         self.region = next((loc for prefix, loc in _REGIONS if dialled.startswith(prefix)), "")
         first = self.region if self.region and self._speaks(self.region) else default
+        chosen = self.table.get(params.get("language", "").strip())
+        if chosen is not None and self._speaks(chosen.code):
+            first = chosen.code  # an IVR's choice ("para español, oprima 2"), passed along
         self.locale = self._known(first)
         self.min_words = min_words
         self.switch_after = switch_after
