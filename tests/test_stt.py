@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fake_azure import FakeAzure, Script
+from pydantic import ValidationError
 
 from bench.corpus import edit_distance, words
 from callweaver.audio.resample import resample
@@ -18,6 +19,7 @@ from callweaver.frames import (
     EndOfTurnFrame,
     Frame,
     InputAudioFrame,
+    LanguageFrame,
     MetricsFrame,
     ReplyEndFrame,
     ReplyTextFrame,
@@ -200,6 +202,22 @@ async def test_every_provider_failing_gives_the_spoken_fallback_and_the_call_goe
     assert [r.text for r in replies] == ["Pardon?", "Pardon?"]
     assert sum(isinstance(f, ReplyEndFrame) for f in run.downstream) == 2
     assert run.ctx.errors and "decoder crashed" in run.ctx.errors[0].message
+
+
+async def test_the_fallback_is_said_in_the_calls_language() -> None:
+    pcm, rate = question_pcm()
+    fallback = {"en": "Pardon?", "es": "¿Perdón?"}
+    params = STTParams(speculative=False, follow_language=False, fallback_reply=fallback)
+    node = NodeWithBrokenProvider(params)
+    switch = LanguageFrame(call_id="test-call", locale="es-MX", previous="en-US")
+    run = await run_processor(node, [*turn_frames(pcm, rate), switch, *turn_frames(pcm, rate)])
+    replies = [(f.text, f.language) for f in run.downstream if isinstance(f, ReplyTextFrame)]
+    assert replies == [("Pardon?", ""), ("¿Perdón?", "es-MX")]
+    assert node.language == ""  # not following: the provider goes on detecting
+    with pytest.raises(ValidationError, match="not a language or locale"):
+        STTParams(fallback_reply={"Spanish": "¿Perdón?"})
+    with pytest.raises(ValidationError, match="one per language"):
+        STTParams(fallback_reply={})
 
 
 @pytest.mark.parametrize(

@@ -51,9 +51,10 @@ from callweaver.services.cache.keys import prompt_version
 from callweaver.services.catalog import LLMProviders
 from callweaver.services.failover import FailoverLLM, Switch
 from callweaver.services.llm import LLM, Message
-from callweaver.services.locales import default_table
+from callweaver.services.locales import LocalizedText, default_table
 from callweaver.text import say
 from callweaver.text.chinese import to_script
+from callweaver.text.languages import pick
 from callweaver.text.sentences import SentenceSplitter
 
 _FALLBACK = "Sorry, I'm having trouble answering right now. Please try again in a moment."
@@ -65,7 +66,9 @@ class Reply(Processor):
     replies_cacheable = False  # the same words for every caller: their audio may be kept
     source = "llm"  # where replies come from, for a cache that keeps them
 
-    def __init__(self, params: Any, *, system_prompt: str, fallback_reply: str) -> None:
+    def __init__(
+        self, params: Any, *, system_prompt: str, fallback_reply: str | dict[str, str]
+    ) -> None:
         super().__init__(params)
         self.llm: LLM | None = None
         self.system_prompt = system_prompt
@@ -174,7 +177,7 @@ class Reply(Processor):
         except ProviderError as exc:
             failed = True
             ctx.record_error(self.name, exc, "fallback")
-            said.append(" " + self.fallback_reply)
+            said.append(" " + pick(self.fallback_reply, language))
         finally:
             # the conversation keeps what the caller was told (the fallback too), so that
             # the next request alternates user and assistant as chat models expect
@@ -184,7 +187,7 @@ class Reply(Processor):
         await self.report(turn)
         if failed:
             ctx.mark(turn, Stage.FIRST_TOKEN)
-            await self._say(turn, self.fallback_reply, language)
+            await self._say(turn, pick(self.fallback_reply, language), language)
         await self.emit(ReplyEndFrame(call_id=ctx.call_id, turn_id=turn, ts_ns=ctx.now_ns()))
         if said and not failed:  # once the reply is out: a cache may learn it
             done = "".join(said).strip()
@@ -249,7 +252,10 @@ class LLMParams(BaseModel):
         3.0, gt=0, description="per provider: no first token by then moves to the next one"
     )
     max_history: int = Field(20, ge=0, description="past messages sent with each request")
-    fallback_reply: str = Field(_FALLBACK, description="said when every provider failed")
+    fallback_reply: LocalizedText = Field(
+        _FALLBACK,
+        description="said when every provider failed; or one per language: {en: ..., es: ...}",
+    )
     stream_tokens: bool = Field(
         False,
         description="send the model's pieces as they come, not sentences: for a tts node with "

@@ -58,7 +58,9 @@ from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
 from callweaver.services.catalog import STTProviders
 from callweaver.services.failover import FailoverSTT, FailoverSTTStream, Switch
+from callweaver.services.locales import LocalizedText
 from callweaver.services.stt import STT, Transcript, Utterance, streaming
+from callweaver.text.languages import pick
 
 _MS = 1_000_000
 _DETECTION_LAG_MS = 1000  # how late a VAD may announce a start, at most
@@ -89,9 +91,9 @@ class STTParams(BaseModel):
     tail_ms: int = Field(100, ge=0, description="audio kept after the last voiced sample")
     max_utterance_s: float = Field(30.0, gt=0, description="longer turns keep their end")
     forward_audio: bool = Field(False, description="pass caller audio on downstream")
-    fallback_reply: str = Field(
+    fallback_reply: LocalizedText = Field(
         "Sorry, I couldn't hear that. Could you say it again?",
-        description="said when every provider failed",
+        description="said when every provider failed; or one per language: {en: ..., es: ...}",
     )
 
 
@@ -126,6 +128,7 @@ class SpeechToText(Processor):
         self._switches: list[Switch] = []
         self.speculations_used = 0
         self.language = self.p.language  # the call's: a language node upstream may change it
+        self.call_language = ""  # the language node's, when there is one
         self.speculations_dropped = 0
 
     def providers(self) -> list[STT]:
@@ -143,6 +146,7 @@ class SpeechToText(Processor):
 
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, LanguageFrame):  # from the language node: the next turns' language
+            self.call_language = frame.locale  # what its fallback is said in, either way
             if self.p.follow_language:
                 self.language = frame.locale
             return
@@ -336,9 +340,9 @@ class SpeechToText(Processor):
                 call_id=ctx.call_id,
                 turn_id=turn_id,
                 ts_ns=ctx.now_ns(),
-                text=self.p.fallback_reply,
+                text=pick(self.p.fallback_reply, self.call_language or self.language),
                 sentence=True,
-                language=self.language,
+                language=self.call_language or self.language,
             )
         )
         await self.emit(ReplyEndFrame(call_id=ctx.call_id, turn_id=turn_id, ts_ns=ctx.now_ns()))

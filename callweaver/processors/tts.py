@@ -61,7 +61,9 @@ from callweaver.services.cache.speech import SpeechCache, shared_store, voice_of
 from callweaver.services.cache.store import CacheStoreParams
 from callweaver.services.catalog import TTSProviders
 from callweaver.services.failover import FailoverTTS, Switch
+from callweaver.services.locales import LocalizedText
 from callweaver.services.tts import Speech
+from callweaver.text.languages import pick
 from callweaver.text.sentences import SentenceSplitter, lead_clause
 
 log = logging.getLogger("callweaver.tts")
@@ -114,7 +116,10 @@ class TTSParams(BaseModel):
         None, ge=8000, le=48000, description="output rate; default: the transport's"
     )
     chunk_ms: int = Field(20, ge=10, le=200, description="size of the reply audio frames")
-    fallback_text: str = Field(_FALLBACK, description="said when every provider failed")
+    fallback_text: LocalizedText = Field(
+        _FALLBACK,
+        description="said when every provider failed; or one per language: {en: ..., es: ...}",
+    )
     language: str = Field("", description="default language of the reply")
     lead_clause: bool = Field(
         True, description="synthesize a long first sentence's first clause alone (heard sooner)"
@@ -143,7 +148,7 @@ class TTSParams(BaseModel):
         return self
 
 
-_fallback_audio: dict[tuple[str, tuple[tuple[str, str, str], ...], int], bytes] = {}
+_fallback_audio: dict[tuple[str, str, tuple[tuple[str, str, str], ...], int], bytes] = {}
 
 
 class TextToSpeech(Processor):
@@ -158,7 +163,7 @@ class TextToSpeech(Processor):
         self.rate = self.p.sample_rate or 16000
         self._splitter = SentenceSplitter()
         self._switches: list[Switch] = []
-        self._fallback: bytes = b""
+        self._fallback: dict[str, bytes] = {}  # per fallback text
         self._fell_back: set[int] = set()
         self._turn_started = -1  # the last turn whose first sentence was spoken
         self._hedges_reported = (0, 0)  # (hedges lost, characters) already reported
@@ -194,28 +199,36 @@ class TextToSpeech(Processor):
                     self._speech, self.tts.providers[0], self.rate, prefetcher
                 )
 
-    async def _fallback_audio(self) -> bytes:
+    async def _fallback_audio(self) -> dict[str, bytes]:
+        """The audio of each fallback text (one per language, or one), made once per process
+        and kept; a text none of the providers can speak now is left out (the next call
+        tries again)."""
         assert self.tts is not None
         providers = tuple(
             (spec.type_name, spec.name, repr(spec.params)) for spec in self.p.providers
         )
-        key = (self.p.fallback_text, providers, self.rate)
-        found = _fallback_audio.get(key)
-        if found is None:
-            try:
-                found = await self._synthesize_all(self.p.fallback_text)
-            except ProviderError as exc:
-                log.error("fallback audio could not be synthesized: %s", exc)
-                return b""  # tried again by the next call
-            finally:
-                self._switches.clear()
-            _fallback_audio[key] = found
-        return found
+        texts = self.p.fallback_text
+        by_language = texts.items() if isinstance(texts, dict) else [(self.p.language, texts)]
+        made: dict[str, bytes] = {}
+        for language, text in by_language:
+            key = (text, language, providers, self.rate)
+            found = _fallback_audio.get(key)
+            if found is None:
+                try:
+                    found = await self._synthesize_all(text, language)
+                except ProviderError as exc:
+                    log.error("fallback audio could not be synthesized (%r): %s", text, exc)
+                    continue
+                finally:
+                    self._switches.clear()
+                _fallback_audio[key] = found
+            made[text] = found
+        return made
 
-    async def _synthesize_all(self, text: str) -> bytes:
+    async def _synthesize_all(self, text: str, language: str) -> bytes:
         assert self.tts is not None
         parts = []
-        async for speech in self.tts.synthesize(text, self.p.language):
+        async for speech in self.tts.synthesize(text, language):
             parts.append(resample(speech.pcm, speech.sample_rate, self.rate))
         return b"".join(parts)
 
@@ -288,7 +301,8 @@ class TextToSpeech(Processor):
         if turn in self._fell_back:
             return
         said = _Said("")
-        await self._play(turn, self.tts.synthesize_stream(_pieces(feed, said), language), said)
+        stream = self.tts.synthesize_stream(_pieces(feed, said), language)
+        await self._play(turn, stream, said, language=language)
 
     async def _finish_stream(self) -> None:
         """End the turn's text and wait until all of its audio has gone out."""
@@ -316,7 +330,8 @@ class TextToSpeech(Processor):
         assert self.tts is not None
         if not text.strip() or turn in self._fell_back:
             return False
-        return await self._play(turn, self.tts.synthesize(text, language), _Said(text), capture)
+        audio = self.tts.synthesize(text, language)
+        return await self._play(turn, audio, _Said(text), capture, language=language)
 
     async def _speak_cacheable(self, turn: int, sentence: str, language: str) -> None:
         """A sentence any caller may hear (:attr:`ReplyTextFrame.cacheable`): played from the
@@ -353,9 +368,12 @@ class TextToSpeech(Processor):
         audio: AsyncIterator[Speech],
         said: _Said,
         capture: list[bytes] | None = None,
+        *,
+        language: str = "",
     ) -> bool:
         """Send ``audio`` out in ``chunk_ms`` frames at the output rate; a provider failure
-        (every provider failed) plays the fallback if nothing of it was heard. What is said
+        (every provider failed) plays the fallback (in ``language``, when there is one per
+        language) if nothing of it was heard. What is said
         goes into the call's spoken log (:class:`_Said`), for barge-in accounting; the audio
         sent also into ``capture``. True when the audio came whole."""
         ctx = self.ctx
@@ -391,9 +409,11 @@ class TextToSpeech(Processor):
                 # once per turn (the turn's next sentences would fail the same way)
                 self._fell_back.add(turn)
                 said.log(ctx.spoken, turn)
-                said = _Said(self.p.fallback_text)
-                said.ms = len(self._fallback) / 2 * 1000 / self.rate
-                await self.emit_audio(self._fallback, self.rate, turn, step)
+                text = pick(self.p.fallback_text, language or self.p.language)
+                fallback = self._fallback.get(text) or next(iter(self._fallback.values()), b"")
+                said = _Said(text)
+                said.ms = len(fallback) / 2 * 1000 / self.rate
+                await self.emit_audio(fallback, self.rate, turn, step)
             return False
         finally:  # at once, not when collected: a provider's connection may hang on it
             said.log(ctx.spoken, turn)

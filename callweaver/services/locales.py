@@ -30,14 +30,22 @@ import functools
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from callweaver.text.languages import language_key
 
-__all__ = ["Locale", "LocaleTable", "VoiceChoice", "check", "check_voices", "default_table"]
+__all__ = [
+    "Locale",
+    "LocaleTable",
+    "LocalizedText",
+    "VoiceChoice",
+    "check",
+    "check_voices",
+    "default_table",
+]
 
 _FILE: Final = Path(__file__).with_name("locales.yaml")
 _AZURE_VOICE: Final = re.compile(r"^[a-z]{2,3}-[A-Z]{2}-[A-Za-z]+(Multilingual)?Neural$")
@@ -207,6 +215,24 @@ def check_voices(
         if form is not None and not form.fullmatch(voice):
             raise ValueError(f"voices: {code}: {voice!r} is not {what}")
     return dict(voices)
+
+
+def _localized(value: str | dict[str, str]) -> str | dict[str, str]:
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("give one text, or one per language: {en: ..., es: ...}")
+        for code, text in value.items():
+            if not _LANGUAGE_OR_TAG.match(code):
+                raise ValueError(f"{code!r} is not a language or locale (es, es-MX)")
+            if not text.strip():
+                raise ValueError(f"{code}: empty text")
+    return value
+
+
+LocalizedText = Annotated[str | dict[str, str], AfterValidator(_localized)]
+"""A text said to callers: one for every language, or one per language or locale (``{en:
+..., es: ..., zh-HK: ...}``), picked for the call's language by
+:func:`callweaver.text.languages.pick` (its locale, else its language, else the first)."""
 
 
 class VoiceChoice:

@@ -19,7 +19,7 @@ from typing import Final
 
 from callweaver.text import slots, slots_es, slots_zh
 
-__all__ = ["SLOT_LANGUAGES", "extract_slots", "language_key", "normalize"]
+__all__ = ["SLOT_LANGUAGES", "extract_slots", "language_key", "normalize", "pick"]
 
 _CANTONESE: Final = frozenset({"yue", "zh-hk", "zh-mo", "zh-yue", "zh-hant-hk", "yue-hk"})
 _MANDARIN: Final = frozenset({"zh", "cmn", "zh-cn", "zh-sg", "zh-tw", "zh-hans", "zh-hant"})
@@ -51,6 +51,23 @@ def language_key(tag: str) -> str:
     if t in _MANDARIN or parts[0] in ("zh", "cmn"):
         return "zh"
     return parts[0]
+
+
+def pick(texts: str | Mapping[str, str], language: str) -> str:
+    """The text of ``texts`` (one for every language, or one per locale or language) for
+    ``language``: its locale's (any case), else one of its matching language (``es-MX`` takes
+    ``es`` or ``es-ES``), else the first."""
+    if isinstance(texts, str):
+        return texts
+    wanted = language.strip().lower()
+    for code, text in texts.items():
+        if code.lower() == wanted:
+            return text
+    key = language_key(language)
+    for code, text in texts.items():
+        if language_key(code) == key:
+            return text
+    return next(iter(texts.values()))
 
 
 def normalize(text: str, language: str) -> str:
