@@ -67,6 +67,7 @@ async def test_a_spanish_caller_is_answered_in_spanish(tmp_path: Path) -> None:
     # turn 1 in Spanish leaves the call in English (one turn is not enough); turn 2 moves it
     assert [e["language"] for e in caller] == ["en-US", "es-US"]
     assert "language.switch" in data["turns"][1]["metrics"]
+    assert "es-US*" in stdout.decode()  # the language column: where turn 2 moved the call
     systems = [r.body["messages"][0]["content"] for r in llm.chats]
     assert "español" not in systems[0] and "español" in systems[1]
 

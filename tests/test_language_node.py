@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
+import httpx
 import pytest
 import websockets
 import yaml
@@ -132,25 +133,26 @@ async def test_conversation_relay_is_told_to_switch(tmp_path: Path) -> None:
     data["transports"] = {"relay": {"nodes": ["language", "bot"], "validate_signature": False}}
     config = tmp_path / "relay.yaml"
     config.write_text(yaml.safe_dump(data))
-    async with serving(config) as url, websockets.connect(f"ws://{url}/relay/ws") as ws:
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "setup",
-                    "sessionId": "VX8",
-                    "callSid": "CA8",
-                    "from": "+1555",
-                    "to": "+1666",
-                    "customParameters": {},
-                }
-            )
-        )
-        await ws.send(json.dumps({"type": "prompt", "voicePrompt": "Can we speak Spanish?",
-                                  "lang": "en-US", "last": True}))  # fmt: skip
-        msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        assert msg == {"type": "language", "ttsLanguage": "es-ES",
-                       "transcriptionLanguage": "es-ES"}  # fmt: skip
-        assert await reply(ws)  # and the turn is answered
+    async with serving(config) as url:
+        async with websockets.connect(f"ws://{url}/relay/ws") as ws:
+            setup = {"type": "setup", "sessionId": "VX8", "callSid": "CA8", "from": "+1555",
+                     "to": "+1666", "customParameters": {}}  # fmt: skip
+            await ws.send(json.dumps(setup))
+            await ws.send(json.dumps({"type": "prompt", "voicePrompt": "Can we speak Spanish?",
+                                      "lang": "en-US", "last": True}))  # fmt: skip
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert msg == {"type": "language", "ttsLanguage": "es-ES",
+                           "transcriptionLanguage": "es-ES"}  # fmt: skip
+            assert await reply(ws)  # and the turn is answered
+        # once the call has ended, /metrics counts its turns by locale and its switch
+        async with httpx.AsyncClient(base_url=f"http://{url}") as client:
+            for _ in range(50):
+                metrics = (await client.get("/metrics")).text
+                if "callweaver_language_switches_total" in metrics:
+                    break
+                await asyncio.sleep(0.1)
+    assert 'callweaver_language_switches_total{reason="explicit"} 1.0' in metrics
+    assert 'callweaver_language_turns_total{locale="es-ES"} 1.0' in metrics
 
 
 async def test_a_hong_kong_caller_is_answered_in_hong_kong_characters(server: FakeOpenAI) -> None:

@@ -122,6 +122,8 @@ class LanguageNode(Processor):
             if decision.switched:
                 await self._announce(decision.locale, before, decision.reason)
                 await self.emit_metric("language.switch", 1.0, frame.turn_id)
+                await self.emit_metric(f"language.switch.{decision.reason}", 1.0, frame.turn_id)
+            await self.emit_metric(f"language.turn.{decision.locale}", 1.0, frame.turn_id)
             await self.emit(dataclasses.replace(frame, language=decision.locale))
             return
         await self.emit(frame)

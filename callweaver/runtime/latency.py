@@ -136,15 +136,28 @@ def _cache_cell(metrics: dict[str, float]) -> str:
     return "miss" if "cache.miss" in metrics else "-"
 
 
+def _language_cell(metrics: dict[str, float]) -> str:
+    """The turn's locale (a language node's ``language.turn.<locale>``), ``*`` if it moved
+    the call there."""
+    locale = next((k.removeprefix(_TURN_LOCALE) for k in metrics if k.startswith(_TURN_LOCALE)), "")
+    return f"{locale}*" if "language.switch" in metrics else locale or "-"
+
+
+_TURN_LOCALE = "language.turn."
+
+
 def format_table(turns: Sequence[TurnTimes]) -> str:
     """A plain-text table: one row per turn, each stage in ms after the end of caller speech,
-    how the response cache served it and the turn's failover switches, when there were
-    any."""
+    how the response cache served it, the turn's language and its failover switches, when
+    there were any."""
     switched = any(t.switches for t in turns)
     cached = any(k.startswith("cache.") for t in turns for k in t.metrics)
+    languages = any(k.startswith(_TURN_LOCALE) for t in turns for k in t.metrics)
     header = ["turn", *(s.value for s in STAGES[1:]), "voice_to_voice"]
     if cached:
         header.append("cache")
+    if languages:
+        header.append("language")
     if switched:
         header.append("failover")
     rows = [header]
@@ -157,6 +170,8 @@ def format_table(turns: Sequence[TurnTimes]) -> str:
         cells.append("-" if v2v is None else f"{v2v:.1f}")
         if cached:
             cells.append(_cache_cell(t.metrics))
+        if languages:
+            cells.append(_language_cell(t.metrics))
         if switched:
             cells.append(" ".join(t.switches) or "-")
         rows.append(cells)

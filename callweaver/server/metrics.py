@@ -8,6 +8,8 @@ that two apps in one process (tests) never share counters.
   fell behind; stale: reply frames of an interrupted turn)
 - ``callweaver_transport_errors_total{transport, kind}`` (malformed or out-of-order peer
   messages, counted and answered, never fatal to another call)
+- ``callweaver_language_turns_total{locale}`` (caller turns by the locale a ``language``
+  node put them in) and ``callweaver_language_switches_total{reason}`` (explicit, detected)
 - the response caches of the process (:func:`~callweaver.services.cache.response.
   all_caches`), read at each scrape, labelled ``cache`` (the store): ``callweaver_cache_
   lookups_total``, ``..._hits_total{how}`` (exact, similar), ``..._misses_total``,
@@ -59,6 +61,13 @@ class Metrics:
             ["transport", "kind"],
             registry=r,
         )
+        self.language_turns = Counter(
+            "callweaver_language_turns", "Caller turns by locale", ["locale"], registry=r
+        )
+        self.language_switches = Counter(
+            "callweaver_language_switches", "Calls moved to another language", ["reason"],
+            registry=r,
+        )  # fmt: skip
         r.register(_CacheCollector())
 
     def record_call(self, transport: str, report: CallReport) -> None:
@@ -71,6 +80,11 @@ class Metrics:
                     self.latency.labels(stage.value).observe(ms / 1000)
             if (v2v := turn.voice_to_voice_ms) is not None:
                 self.latency.labels("voice_to_voice").observe(v2v / 1000)
+            for name in turn.metrics:
+                if name.startswith("language.turn."):
+                    self.language_turns.labels(name.removeprefix("language.turn.")).inc()
+                elif name.startswith("language.switch."):
+                    self.language_switches.labels(name.removeprefix("language.switch.")).inc()
         for node, stats in report.nodes.items():
             if stats.dropped_overflow:
                 self.dropped.labels(node, "overflow").inc(stats.dropped_overflow)
