@@ -5,7 +5,9 @@ Japanese not taken for Chinese, and the language node following a caller through
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from callweaver.errors import ModelUnavailable
 from callweaver.frames.text import LanguageFrame, TranscriptFrame
 from callweaver.pipelines.call import Call
 from callweaver.pipelines.graph import Graph, Node
@@ -47,7 +49,8 @@ def test_without_an_stt_report_the_text_decides(text_detector: TextDetector) -> 
 
 @pytest.mark.parametrize(
     ("locale", "word", "heard"),
-    [("pt-BR", "Sim", "pt"), ("it-IT", "Sì", "it"), ("es-US", "Vale", "es"), ("fr-FR", "Oui", "fr"), ("de-DE", "Genau", "de")],
+    [("pt-BR", "Sim", "pt"), ("it-IT", "Sì", "it"), ("es-US", "Vale", "es"),
+     ("fr-FR", "Oui", "fr"), ("de-DE", "Genau", "de")],
 )  # fmt: skip
 def test_a_short_word_is_heard_in_the_calls_language(
     text_detector: TextDetector, locale: str, word: str, heard: str
@@ -100,3 +103,15 @@ def test_the_node_detects_among_its_allowed_languages() -> None:
     common = LanguageParams(default="nl-NL").detected_languages()
     assert "nl" in common and "es" in common and len(common) == 14
     assert LanguageParams(detect=False).detected_languages() == []
+
+
+def test_without_lingua_the_config_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import callweaver.processors.language as node
+
+    def missing() -> frozenset[str]:
+        raise ModelUnavailable("text language detection needs pip install 'callweaver[x]'")
+
+    monkeypatch.setattr(node, "lingua_languages", missing)
+    with pytest.raises(ValidationError, match=r"pip install .*or set detect: false"):
+        LanguageParams(allowed=["en-US", "es-US"])
+    assert LanguageParams(allowed=["en-US", "es-US"], detect=False).detected_languages() == []

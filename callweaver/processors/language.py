@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from callweaver.errors import ModelUnavailable
 from callweaver.frames.base import Frame
 from callweaver.frames.control import StartFrame
 from callweaver.frames.text import LanguageFrame, TranscriptFrame
@@ -74,6 +75,11 @@ class LanguageParams(BaseModel):
         for code in [self.default, *self.allowed]:
             if code not in table:
                 problems.append(f"unknown locale {code!r} (add it under locales:)")
+        if self.detect:
+            try:
+                lingua_languages()
+            except ModelUnavailable as exc:
+                problems.append(f"{exc}; or set detect: false (the STT's report only)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
