@@ -111,8 +111,8 @@ def _simulate(args: argparse.Namespace) -> int:
         f"{pace}; {io.frames_in} frames in, {io.frames_out} out -> {args.out}"
     )
     for turn, who, text in io.conversation:
-        language = f" ({io.languages[turn]})" if who == "caller" and turn in io.languages else ""
-        print(f"  [{turn}] {who:>6}{language}: {text}")
+        language = f"  ({io.languages[turn]})" if who == "caller" and turn in io.languages else ""
+        print(f"  [{turn}] {who:>6}: {text}{language}")
     print(format_table(report.turns) if report.turns else "no caller turns detected")
     for err in report.errors:
         print(f"error: node {err.node} ({err.policy}): {err.message}")
