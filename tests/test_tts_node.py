@@ -409,7 +409,12 @@ async def test_simulate_answers_a_repeated_question_from_the_audio_cache(tmp_pat
         "--out", str(tmp_path / "out.wav"), "--json", str(tmp_path / "report.json"),
         cwd=root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    except TimeoutError:  # say where it was: its log so far
+        proc.kill()
+        out, err = await proc.communicate()
+        raise AssertionError(f"simulate did not end: {err.decode()[-4000:]}") from None
     assert proc.returncode == 0, err.decode()
     report = json.loads((tmp_path / "report.json").read_text())
     assert len([t for t in report["turns"] if t.get("voice_to_voice_ms")]) == 2
