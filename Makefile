@@ -62,6 +62,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.cache_store
 	$(BIN)/python -m bench.matcher
 	$(BIN)/python -m bench.response_cache
+	$(BIN)/python -m bench.language
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

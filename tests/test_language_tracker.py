@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from callweaver.services.language import LanguageTracker, requested_language
+from callweaver.services.language import LanguageTracker, requested_language, word_count
 
 
 def test_one_ambiguous_word_never_flips_the_call() -> None:
@@ -29,7 +29,12 @@ def test_an_explicit_request_switches_at_once() -> None:
 @pytest.mark.parametrize(
     ("text", "language"),
     [("can we speak spanish", "es"), ("hablamos en inglés?", "en"), ("我想讲普通话", "zh"),
-     ("in English please", "en"), ("what is your address", None), ("en el centro", None)],
+     ("in English please", "en"), ("what is your address", None), ("en el centro", None),
+     ("Können wir vielleicht Deutsch sprechen?", "de"), ("Hindi mein baat kar sakte hain?", "hi"),
+     ("日本語で大丈夫ですか？", "ja"), ("영어로 해도 될까요?", "en"),
+     # a language named, not asked for
+     ("Ah, et il aura besoin d'un reçu en anglais, c'est possible ?", None),
+     ("I need the receipt in English for my company", None)],
 )  # fmt: skip
 def test_requests_are_read_in_several_languages(text: str, language: str | None) -> None:
     assert requested_language(text) == language
@@ -55,6 +60,11 @@ def test_cantonese_and_mandarin_are_told_apart_and_follow_the_number_dialled() -
     macau = LanguageTracker("en-US", parameters={"To": "+85328000000"})
     assert macau.locale == "zh-MO"
     assert macau.observe("唔該，你哋幾點開門呀？").locale == "zh-MO"
+
+
+def test_indic_words_are_counted_whole() -> None:
+    assert word_count("बिल्कुल") == 1 and word_count("ठीक है") == 2
+    assert word_count("जी, मुझे अपने बेटे के लिए appointment चाहिए।") == 8
 
 
 def test_a_language_parameter_from_an_ivr_picks_the_first_locale() -> None:

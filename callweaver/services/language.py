@@ -19,7 +19,9 @@ whether it changes (:meth:`LanguageTracker.observe`), from:
 
 Hysteresis: a turn in another language moves the call only when it has at least
 ``min_words`` words (a lone "OK" or "Sim" never does) and ``switch_after`` such turns come in
-a row; any turn in the call's language resets the count.
+a row; such a turn in the call's language resets the count, a shorter one does neither. A
+turn long enough to move the call is judged by its own words; the call's language weighs in
+on the shorter ones, where the letters say too little.
 """
 
 from __future__ import annotations
@@ -53,14 +55,26 @@ _NAMES: Final[Mapping[str, str]] = {
     "japanese": "ja", "日本語": "ja", "korean": "ko", "한국어": "ko",
     "vietnamese": "vi", "tiếng việt": "vi", "hindi": "hi", "arabic": "ar", "russian": "ru",
 }  # fmt: skip
-_TRIGGERS: Final = re.compile(
-    r"^(speak|speaking|talk|switch|change|in|habl\w*|en|parl\w*|sprechen|sprache|auf|falar|em)$"
+# a verb of asking to speak, before or after the language's name ("Deutsch sprechen")
+_VERBS: Final = re.compile(
+    r"^(speak|speaking|talk|switch|change|habl\w*|parl\w*|sprech\w*|sprache|red\w*|"
+    r"falar|fala\w*|baat|bol\w*|говор\w*|nói)$"
 )
-_ASK_ZH: Final = re.compile(
+# a preposition right before the name: a request only in a short turn ("in English,
+# please", "en español por favor"), not "a receipt in English"
+_INTO: Final = re.compile(r"^(in|en|em|auf|na|bằng)$")
+_SHORT_REQUEST: Final = 5
+_ASK_CJK: Final = re.compile(
     r"(講|讲|說|说|用)(?P<name>廣東話|广东话|粵語|粤语|普通話|普通话|國語|国语|英文|英語|英语)"
+    r"|(?P<ja>日本語|英語)で|(?P<ko>한국어|영어)로"
 )
-_WORD: Final = re.compile(r"\w+")
+_JA_KO: Final[Mapping[str, str]] = {"日本語": "ja", "英語": "en", "한국어": "ko", "영어": "en"}
+# words: Indic scripts' vowel signs are marks, which \w leaves out
+_WORD: Final = re.compile(r"[\w\u0900-\u0dff]+")
 _KANA: Final = re.compile(r"[\u3040-\u30ff]")
+_NO_LANGUAGE: Final = re.compile(
+    r"\S+@\S+|(?:https?://|www\.)\S+|\S*\d\S*|(?<!\w)[^\W\d_](?:[\s.-]+[^\W\d_](?!\w))+(?!\w)"
+)
 _CHARACTER: Final = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 CONTEXT_WEIGHT: Final = 8.0
 """How much more the call's language counts than any other when a turn is weighed."""
@@ -69,9 +83,16 @@ STT_WEIGHT: Final = 2.0
 _REGIONS: Final = (("+852", "zh-HK"), ("+853", "zh-MO"), ("+8620", "yue-CN"))
 
 
+def words_of(text: str) -> str:
+    """``text`` without what belongs to no language: e-mail and web addresses, numbers,
+    letters spelled one by one ("W H I T F I E L D")."""
+    return _NO_LANGUAGE.sub(" ", text)
+
+
 def word_count(text: str) -> int:
-    """Words of ``text``; Chinese and Japanese, written without spaces, two characters to a
-    word."""
+    """Words of ``text`` in a language (see :func:`words_of`); Chinese and Japanese, written
+    without spaces, two characters to a word."""
+    text = words_of(text)
     characters = len(_CHARACTER.findall(text))
     return (characters + 1) // 2 + len(_WORD.findall(_CHARACTER.sub(" ", text)))
 
@@ -79,13 +100,19 @@ def word_count(text: str) -> int:
 def requested_language(text: str) -> str | None:
     """The matching language a caller asks to speak ("can we speak Spanish?" -> ``es``), or
     None."""
-    m = _ASK_ZH.search(text)
+    m = _ASK_CJK.search(text)
     if m:
-        return _NAMES.get(m.group("name"))
+        name = m.group("name")
+        return _NAMES.get(name) if name else _JA_KO[m.group("ja") or m.group("ko")]
     words = _WORD.findall(text.lower())
     for i, word in enumerate(words):
         found = _NAMES.get(word)
-        if found is not None and any(_TRIGGERS.match(w) for w in words[max(0, i - 3) : i]):
+        if found is None:
+            continue
+        near = words[max(0, i - 3) : i] + words[i + 1 : i + 4]
+        if any(_VERBS.match(w) for w in near):
+            return found
+        if i and _INTO.match(words[i - 1]) and len(words) <= _SHORT_REQUEST:
             return found
     return None
 
@@ -161,24 +188,29 @@ class LanguageTracker:
             target = self.locale_for(asked)
             if target is not None:
                 return self._switch(target, "explicit", asked)
-        heard = self._detect(text, stt_language)
-        current = language_key(self.locale)
+        words = word_count(text)
+        # a turn long enough to move the call is judged by its own words more, the longer it
+        # is: the call's language weighs in fully only on short turns, where the letters say
+        # too little (half as much at min_words, a quarter one word longer, then not at all)
+        fade = 2.0 ** max(0, words - self.min_words + 1)
+        heard, alone = self._detect(text, stt_language, max(1.0, self.context_weight / fade))
         if not heard:
             return Decision(self.locale, False, "undecided")
-        if heard == current:
+        current = language_key(self.locale)
+        if words < self.min_words:  # neither counts towards a switch nor resets
+            return Decision(self.locale, False, "kept" if heard == current else "short", heard)
+        if alone == current:
             self._pending = ("", 0)
             return Decision(self.locale, False, "kept", heard)
-        if word_count(text) < self.min_words:
-            return Decision(self.locale, False, "short", heard)
-        target = self.locale_for(heard)
+        target = self.locale_for(alone)
         if target is None:
-            return Decision(self.locale, False, "not allowed", heard)
+            return Decision(self.locale, False, "not allowed", alone)
         lang, count = self._pending
-        count = count + 1 if lang == heard else 1
-        self._pending = (heard, count)
+        count = count + 1 if lang == alone else 1
+        self._pending = (alone, count)
         if count < self.switch_after:
-            return Decision(self.locale, False, "kept", heard)
-        return self._switch(target, "detected", heard)
+            return Decision(self.locale, False, "kept", alone)
+        return self._switch(target, "detected", alone)
 
     def _switch(self, target: str, reason: str, heard: str) -> Decision:
         self._pending = ("", 0)
@@ -189,28 +221,35 @@ class LanguageTracker:
     def heard(self, text: str, stt_language: str = "") -> str:
         """The language ``text`` is in, weighed with the call's language (see the module
         docstring); "" when nothing tells (no letters, no detector and no STT report)."""
-        return self._detect(text, stt_language)
+        return self._detect(text, stt_language, 1.0)[0]
 
-    def _detect(self, text: str, stt_language: str) -> str:
+    def _detect(self, text: str, stt_language: str, faded: float) -> tuple[str, str]:
+        """The turn's language weighed with the call's (``context_weight``), and with the
+        call's weighing ``faded`` (what a turn of its length that may move the call gets)."""
         current = language_key(self.locale)
         if has_han(text) and not _KANA.search(text):
             which, _ = cantonese_or_mandarin(text)
             if which:
-                return which
-            return current if current in ("zh", "yue") else "zh"
+                return which, which
+            undecided = current if current in ("zh", "yue") else "zh"
+            return undecided, undecided
         stt = language_key(stt_language) if stt_language else ""
-        scores = self.detector.scores(text) if self.detector is not None else {}
+        scores = self.detector.scores(words_of(text)) if self.detector is not None else {}
         if not scores:
-            return "" if stt in ("", "und") else stt
+            reported = "" if stt in ("", "und") else stt
+            return reported, reported
         own = "zh" if current == "yue" else current
 
-        def weight(language: str) -> float:
-            w = scores[language]
-            if language == own:
-                w *= self.context_weight
-            if language == stt:
-                w *= STT_WEIGHT
-            return w
+        def best(context: float) -> str:
+            def weight(language: str) -> float:
+                w = scores[language]
+                if language == own:
+                    w *= context
+                if language == stt:
+                    w *= STT_WEIGHT
+                return w
 
-        best = max(scores, key=weight)
-        return current if best == own else best
+            found = max(scores, key=weight)
+            return current if found == own else found
+
+        return best(self.context_weight), best(faded)

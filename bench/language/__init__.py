@@ -1,0 +1,1 @@
+"""Spoken-language detection on phone-call transcripts, measured (``python -m bench.language``)."""
