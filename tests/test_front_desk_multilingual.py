@@ -10,6 +10,7 @@ LLM, espeak for the voices. The caller is espeak's Spanish voice too.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import subprocess
 import sys
@@ -79,9 +80,14 @@ async def test_a_spanish_caller_is_answered_in_spanish(tmp_path: Path) -> None:
     voiced = np.flatnonzero(np.abs(samples) > 0.02)
     assert voiced.size, "no reply after the second turn"
     spoken = samples[max(0, voiced[0] - 1600) : voiced[-1] + 1600]  # the reply, not the tail
+    # the whole answer, not a fallback line: as long as espeak's Spanish takes to say it
+    said = espeak(ANSWER, tmp_path / "answer.wav")
+    said_voiced = np.flatnonzero(np.abs(np.frombuffer(said.data, "<i2")) > 0.02 * 32768)
+    assert 0.8 < (voiced[-1] - voiced[0]) / (said_voiced[-1] - said_voiced[0]) < 1.25
     heard = await whisper.WhisperModel("base").transcribe(spoken)
     assert heard.language == "es", heard.text
-    # espeak's Spanish as whisper hears it: rough ("el nesayuno se sirve..."), but the
-    # answer's words come through
-    text = heard.text.lower()
-    assert any(w in text for w in ("ayuno", "mañana", "media", "sirve")), heard.text
+    # espeak's Spanish as whisper hears it is rough, and differs from one CPU to the next
+    # ("el nesayuno se sirve de seis y media", "el nezanyuno se se renece y menea, menea"),
+    # but its opening is close to the answer's; an English reply scores about 0.15
+    opening = difflib.SequenceMatcher(None, ANSWER.lower()[:40], heard.text.lower()[:40])
+    assert opening.ratio() > 0.5, heard.text
