@@ -1,4 +1,5 @@
-"""The actor runtime: clocks, inboxes, the processor contract and the actor loop.
+"""The actor runtime: clocks, inboxes, the processor contract and the actor loop (and child
+processes started without fork(): :mod:`callweaver.runtime.processes`).
 
 Imports only :mod:`callweaver.frames` (and :mod:`callweaver.errors`); kept light so that
 importing it costs little.

@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from callweaver.errors import ProviderError
 from callweaver.resources import piper
+from callweaver.runtime.processes import ChildProcess, spawn
 from callweaver.services.locales import VoiceChoice, check_voices
 from callweaver.services.tts import Speech
 
@@ -143,7 +144,7 @@ class _ProcessTTS:
 
     def __init__(self, binary: str) -> None:
         self.binary = binary
-        self._running: set[asyncio.subprocess.Process] = set()
+        self._running: set[ChildProcess] = set()
 
     async def _run(
         self, argv: Sequence[str], stdin: bytes | None, output: str | None = None
@@ -151,8 +152,10 @@ class _ProcessTTS:
         """Run ``argv`` and stream the WAV it writes to stdout, or to the file ``output``
         (read once the process has exited)."""
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
+            # not the loop's own create_subprocess_exec: uvloop's fork() can hang whisper's
+            # worker thread for ever (see callweaver.runtime.processes)
+            proc = await spawn(
+                argv,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -190,7 +193,7 @@ class _ProcessTTS:
             # read the pipes to their end: the process and its transport are then gone
             await proc.communicate()
 
-    async def _feed(self, proc: asyncio.subprocess.Process, data: bytes) -> None:
+    async def _feed(self, proc: ChildProcess, data: bytes) -> None:
         # both engines read the whole text before they write any audio: no deadlock here
         assert proc.stdin is not None
         try:
@@ -202,7 +205,7 @@ class _ProcessTTS:
             proc.stdin.close()
 
     async def _audio(
-        self, proc: asyncio.subprocess.Process, wav: asyncio.StreamReader
+        self, proc: ChildProcess, wav: asyncio.StreamReader
     ) -> AsyncGenerator[Speech, None]:
         assert proc.stderr is not None
         buf = b""
@@ -287,7 +290,7 @@ class _ProcessTTS:
             _kill(proc)
 
 
-def _kill(proc: asyncio.subprocess.Process) -> None:
+def _kill(proc: ChildProcess) -> None:
     """Kill a synthesis that is still running, with whatever it started: the binary may be
     a wrapper script whose child engine holds the output pipe, and reading the pipes to their
     end would then wait for that child forever. The process group is the process's own (and
