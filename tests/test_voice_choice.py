@@ -21,6 +21,8 @@ from callweaver.frames.audio import OutputAudioFrame
 from callweaver.frames.text import ReplyEndFrame, ReplyTextFrame
 from callweaver.processors.tts import TextToSpeech
 from callweaver.services.azure_tts import AzureTTS
+from callweaver.services.elevenlabs_tts import ElevenLabsTTS
+from callweaver.services.google_tts import GoogleTTS
 from callweaver.services.health import shared_health
 from callweaver.services.local_tts import EspeakTTS
 from callweaver.services.locales import VoiceChoice, check_voices, default_table
@@ -84,6 +86,17 @@ def test_bad_voices_are_refused_naming_the_entry() -> None:
         EspeakTTS.Params(voices={"zh-HK": " "})
     with pytest.raises(ValidationError, match="other_languages"):
         AzureTTS.Params(key="k", region="westeurope", other_languages="all")  # type: ignore[arg-type]
+    # every provider's voices are checked against its own names (ElevenLabs' were not)
+    with pytest.raises(ValidationError, match="es: 'Rachel' is not an ElevenLabs voice id"):
+        ElevenLabsTTS.Params(api_key="k", voice_id="a" * 20, voices={"es": "Rachel"})
+    with pytest.raises(ValidationError, match="'Spanish' is not a language or locale"):
+        ElevenLabsTTS.Params(api_key="k", voice_id="a" * 20, voices={"Spanish": "b" * 20})
+    with pytest.raises(ValidationError, match="es: 'Elvira' is not a Google voice name"):
+        GoogleTTS.Params(api_key="k", voices={"es": "Elvira"})
+    with pytest.raises(ValidationError, match="is not an espeak-ng voice"):
+        EspeakTTS.Params(voices={"es": "spanish voice"})
+    fine = ElevenLabsTTS.Params(api_key="k", voice_id="a" * 20, voices={"es-MX": "b" * 20})
+    assert fine.voices == {"es-MX": "b" * 20}
 
 
 # -- on the wire -----------------------------------------------------------------------------

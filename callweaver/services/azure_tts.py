@@ -56,7 +56,7 @@ from callweaver.services.azure_common import (
     speech_config,
     speechsdk,
 )
-from callweaver.services.locales import VoiceChoice, check_voices
+from callweaver.services.locales import TableVoicesParams, VoiceChoice
 from callweaver.services.tts import Speech, nearest_rate
 
 OutputFormat = Literal[
@@ -87,7 +87,10 @@ _SETTLE_S = 5.0  # longest wait for a finished or stopped synthesis to be settle
 _FINISHED = 32  # result ids of past syntheses remembered, to drop their late events
 
 
-class AzureTTSParams(AzureParams):
+class AzureTTSParams(AzureParams, TableVoicesParams):
+    voice_form = _VOICE
+    voice_what = "an Azure voice name (locale-NameNeural)"
+
     voice: str = Field(
         "en-US-JennyNeural", description="an Azure neural voice: en-US-JennyNeural, zh-HK-..."
     )
@@ -100,15 +103,6 @@ class AzureTTSParams(AzureParams):
         3.0, ge=0.5, le=60, description="from the request to the first audio chunk"
     )
     idle_timeout_s: float = Field(5.0, gt=0, le=60, description="longest gap between chunks")
-    voices: dict[str, str] = Field(
-        default_factory=dict,
-        description="a voice per language or locale: {es: es-ES-ElviraNeural, zh-HK: ...}",
-    )
-    other_languages: Literal["table", "none"] = Field(
-        "table",
-        description="languages with no voice listed: table: the locale table's Azure voice; "
-        "none: left to the next provider",
-    )
 
     @field_validator("voice")
     @classmethod
@@ -118,11 +112,6 @@ class AzureTTSParams(AzureParams):
                 f"{voice!r} is not an Azure voice name (locale-NameNeural, e.g. en-US-JennyNeural)"
             )
         return voice
-
-    @field_validator("voices")
-    @classmethod
-    def _voices_form(cls, voices: dict[str, str]) -> dict[str, str]:
-        return check_voices(voices, _VOICE, "an Azure voice name (locale-NameNeural)")
 
 
 def voice_locale(voice: str) -> str:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr
 
 from callweaver.errors import ProviderError
 from callweaver.services.elevenlabs_wire import (
@@ -53,6 +53,8 @@ from callweaver.services.elevenlabs_wire import (
     PCM_RATES,
     AudioDecoder,
     OutputFormat,
+    VoiceSettings,
+    aligned_text,
     error_detail,
     parse_message,
     primary_subtag,
@@ -61,7 +63,7 @@ from callweaver.services.elevenlabs_wire import (
 )
 from callweaver.services.elevenlabs_wire import sample_rate as format_rate
 from callweaver.services.http import provider_client
-from callweaver.services.locales import VoiceChoice, check_voices
+from callweaver.services.locales import VoiceChoice, VoicesParams
 from callweaver.services.tts import Speech, nearest_rate
 from callweaver.text.sentences import SentenceSplitter
 
@@ -79,20 +81,10 @@ _EXTRA = "pip install 'callweaver[elevenlabs]'"
 _VOICE_ID = re.compile(r"[A-Za-z0-9]{20}")
 
 
-class VoiceSettings(BaseModel):
-    """Per-request overrides of the voice's stored settings (unset: the voice's own)."""
+class ElevenLabsTTSParams(VoicesParams):
+    voice_form = _VOICE_ID
+    voice_what = "an ElevenLabs voice id (20 letters and digits)"
 
-    model_config = ConfigDict(extra="forbid")
-
-    stability: float | None = Field(
-        None, ge=0, le=1, description="lower: more expressive; higher: more monotone"
-    )
-    similarity_boost: float | None = Field(
-        None, ge=0, le=1, description="how closely to stick to the original voice"
-    )
-
-
-class ElevenLabsTTSParams(BaseModel):
     """Which voice and model, how to reach them, and how long to wait."""
 
     model_config = ConfigDict(extra="forbid")
@@ -103,10 +95,6 @@ class ElevenLabsTTSParams(BaseModel):
     voice_id: str = Field(
         pattern=f"^{_VOICE_ID.pattern}$",
         description="an ElevenLabs voice id: 20 letters and digits (not the voice's name)",
-    )
-    voices: dict[str, str] = Field(
-        default_factory=dict,
-        description="another voice id per language or locale (a native speaker's), e.g. {es: ...}",
     )
     model_id: str = Field(
         "eleven_flash_v2_5", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="the TTS model"
@@ -193,11 +181,6 @@ class _Input:
         if self.last_audio is None:
             return self.origin + first_s
         return max(self.last_audio, self.origin) + idle_s
-
-    @field_validator("voices")
-    @classmethod
-    def _voices_form(cls, voices: dict[str, str]) -> dict[str, str]:
-        return check_voices(voices, _VOICE_ID, "an ElevenLabs voice id (20 letters and digits)")
 
 
 class ElevenLabsTTS:
@@ -414,7 +397,7 @@ class ElevenLabsTTS:
                     received += len(data)
                     state.last_audio = loop.time()
                     if pcm := decoder.feed(data):
-                        yield Speech(pcm, decoder.sample_rate, _aligned(message))
+                        yield Speech(pcm, decoder.sample_rate, aligned_text(message))
                 if message.get("isFinal"):
                     break
                 if not audio and (message.get("error") or message.get("message")):
@@ -605,12 +588,3 @@ class ElevenLabsTTS:
 
 async def _one(text: str) -> AsyncIterator[str]:
     yield text
-
-
-def _aligned(message: dict[str, Any]) -> str:
-    """The characters an audio message speaks (its ``alignment``), "" when not given."""
-    alignment = message.get("alignment")
-    chars = alignment.get("chars") if isinstance(alignment, dict) else None
-    if not isinstance(chars, list):
-        return ""
-    return "".join(c for c in chars if isinstance(c, str))

@@ -1,11 +1,14 @@
-"""ElevenLabs' wire format, pure: output formats, the languages flash v2.5 speaks, audio
-chunks to PCM16, and what its error bodies and close reasons mean. No I/O here."""
+"""ElevenLabs' wire format, pure: output formats, the voice settings a request may carry,
+the languages flash v2.5 speaks, audio chunks to PCM16, the text an audio message's alignment
+speaks, and what its error bodies and close reasons mean. No I/O here."""
 
 from __future__ import annotations
 
 import json
 import re
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from callweaver.audio.mulaw import ulaw_to_pcm16
 
@@ -117,3 +120,25 @@ def parse_message(raw: str | bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return message if isinstance(message, dict) else None
+
+
+class VoiceSettings(BaseModel):
+    """Per-request overrides of the voice's stored settings (unset: the voice's own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stability: float | None = Field(
+        None, ge=0, le=1, description="lower: more expressive; higher: more monotone"
+    )
+    similarity_boost: float | None = Field(
+        None, ge=0, le=1, description="how closely to stick to the original voice"
+    )
+
+
+def aligned_text(message: dict[str, Any]) -> str:
+    """The characters an audio message speaks (its ``alignment``), "" when not given."""
+    alignment = message.get("alignment")
+    chars = alignment.get("chars") if isinstance(alignment, dict) else None
+    if not isinstance(chars, list):
+        return ""
+    return "".join(c for c in chars if isinstance(c, str))

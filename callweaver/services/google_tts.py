@@ -46,13 +46,14 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from callweaver.audio.mulaw import ulaw_to_pcm16
 from callweaver.audio.resample import resample
 from callweaver.audio.riff import parse_wav
 from callweaver.errors import ProviderError
-from callweaver.services.locales import VoiceChoice, check_voices
+from callweaver.services.google_wire import LANGUAGES, LOST_STATUS, RETRYABLE, google_locale
+from callweaver.services.locales import TableVoicesParams, VoiceChoice
 from callweaver.services.tts import Speech
 
 try:
@@ -81,57 +82,6 @@ _CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", -1),
     _OWN_POOL,
 )
-# grpc-python (grpc/grpc#36066) replaces the server's status with INTERNAL and this text when
-# the server ends a stream while the client is still sending it: what Google does at once with a
-# bad key, a voice it does not have or an exhausted quota. Seen before any audio, the status is
-# lost; the same request as a unary call gets it (or the audio).
-_LOST_STATUS = "Internal error from Core"
-_RETRYABLE = frozenset({
-    "UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL", "UNKNOWN", "DEADLINE_EXCEEDED", "ABORTED",
-    "DATA_LOSS", "CANCELLED",  # CANCELLED by the server, or by a proxy on the way
-})  # fmt: skip
-
-# -- languages ------------------------------------------------------------------------------
-
-# Locales Google TTS has voices for; the first of each language is its default locale.
-_LOCALES = (
-    "af-ZA", "ar-XA", "bg-BG", "bn-IN", "ca-ES", "cmn-CN", "cmn-TW", "cs-CZ", "da-DK", "de-DE",
-    "el-GR", "en-US", "en-GB", "en-AU", "en-IN", "es-ES", "es-US", "et-EE", "eu-ES", "fi-FI",
-    "fil-PH", "fr-FR", "fr-CA", "gl-ES", "gu-IN", "he-IL", "hi-IN", "hr-HR", "hu-HU", "id-ID",
-    "is-IS", "it-IT", "ja-JP", "kn-IN", "ko-KR", "lt-LT", "lv-LV", "ml-IN", "mr-IN", "ms-MY",
-    "nb-NO", "nl-NL", "nl-BE", "pa-IN", "pl-PL", "pt-BR", "pt-PT", "ro-RO", "ru-RU", "sk-SK",
-    "sr-RS", "sv-SE", "ta-IN", "te-IN", "th-TH", "tr-TR", "uk-UA", "ur-IN", "vi-VN", "yue-HK",
-)  # fmt: skip
-# Other names for them (lower case): Chinese tags to Google's Mandarin and Cantonese codes
-_ALIASES = {
-    "zh": "cmn-CN", "zh-cn": "cmn-CN", "zh-sg": "cmn-CN", "zh-hans": "cmn-CN",
-    "zh-tw": "cmn-TW", "zh-hant": "cmn-TW",
-    "yue": "yue-HK", "zh-hk": "yue-HK", "zh-hant-hk": "yue-HK", "zh-mo": "yue-HK",
-    "zh-yue": "yue-HK", "no": "nb-NO", "tl": "fil-PH", "iw": "he-IL",
-}  # fmt: skip
-_BY_TAG = {
-    **{locale.split("-")[0]: locale for locale in reversed(_LOCALES)},  # the first one wins
-    **{locale.lower(): locale for locale in _LOCALES},
-    **_ALIASES,
-}
-
-#: What Google serves: every locale above, each primary subtag, and the Chinese tags.
-LANGUAGES = frozenset(
-    {*_LOCALES, *(locale.split("-")[0] for locale in _LOCALES), "zh", "zh-CN", "zh-TW", "zh-HK"}
-)
-
-
-def google_locale(language: str) -> str | None:
-    """The Google language code for a BCP-47 tag (``zh-HK`` -> ``yue-HK``, ``en-NZ`` ->
-    ``en-US``, ``fr`` -> ``fr-FR``), or None when Google has no voice for its language."""
-    parts = language.replace("_", "-").strip().lower().split("-")
-    while parts:
-        found = _BY_TAG.get("-".join(parts))
-        if found is not None:
-            return found
-        parts.pop()
-    return None
-
 
 # -- params ---------------------------------------------------------------------------------
 
@@ -141,7 +91,10 @@ _LANGUAGE_CODE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 Encoding = Literal["PCM", "LINEAR16", "MULAW"]
 
 
-class GoogleTTSParams(BaseModel):
+class GoogleTTSParams(TableVoicesParams):
+    voice_form = _VOICE
+    voice_what = "a Google voice name (en-US-Neural2-F)"
+
     """Which voice, how the audio comes back, where the service is and how long to wait."""
 
     model_config = ConfigDict(extra="forbid")
@@ -182,20 +135,6 @@ class GoogleTTSParams(BaseModel):
         5.0, gt=0, description="from the request to the first audio"
     )
     idle_timeout_s: float = Field(5.0, gt=0, description="longest gap in a stream afterwards")
-    voices: dict[str, str] = Field(
-        default_factory=dict,
-        description="a voice per language or locale: {es: es-ES-Neural2-A, zh-HK: yue-HK-...}",
-    )
-    other_languages: Literal["table", "none"] = Field(
-        "table",
-        description="languages with no voice listed: table: the locale table's Google voice, "
-        "else Google's default voice; none: left to the next provider",
-    )
-
-    @field_validator("voices")
-    @classmethod
-    def _voices_form(cls, voices: dict[str, str]) -> dict[str, str]:
-        return check_voices(voices, _VOICE, "a Google voice name (en-US-Neural2-F)")
 
     @field_validator("voice")
     @classmethod
@@ -584,9 +523,9 @@ class GoogleTTS:
             code, detail = status
             if code == "DEADLINE_EXCEEDED" and chunks == 0:
                 return self._timeout(0)  # the unary call's deadline, which is ours
-            if code == "INTERNAL" and detail == _LOST_STATUS and chunks == 0:
+            if code == "INTERNAL" and detail == LOST_STATUS and chunks == 0:
                 return _StatusLost(self.name, f"{code}: {detail}", retryable=True)
-            retryable = code in _RETRYABLE
+            retryable = code in RETRYABLE
             message = f"{code}: {detail}"
         if chunks:
             message = f"stream cut after {chunks} chunks: {message}"
@@ -595,7 +534,7 @@ class GoogleTTS:
 
 class _StatusLost(ProviderError):
     """A stream the server ended before any audio, its status lost on the way (see
-    ``_LOST_STATUS``); the unary method is asked instead. Internal."""
+    ``LOST_STATUS``); the unary method is asked instead. Internal."""
 
 
 def _tls_transport(**kwargs: Any) -> TextToSpeechGrpcAsyncIOTransport:

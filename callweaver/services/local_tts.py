@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from callweaver.errors import ProviderError
 from callweaver.resources import piper
 from callweaver.runtime.processes import ChildProcess, spawn
-from callweaver.services.locales import VoiceChoice, check_voices
+from callweaver.services.locales import VoiceChoice, VoicesParams
 from callweaver.services.tts import Speech
 
 CHUNK_MS = 100  # flite/espeak audio is handed on in pieces of this length
@@ -352,7 +352,10 @@ class FliteTTS(_ProcessTTS):
 _ESPEAK_VOICE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*$")
 
 
-class EspeakParams(BaseModel):
+class EspeakParams(VoicesParams):
+    voice_form = _ESPEAK_VOICE
+    voice_what = "an espeak-ng voice (a language code)"
+
     model_config = ConfigDict(extra="forbid")
 
     voice: str = Field(
@@ -362,14 +365,6 @@ class EspeakParams(BaseModel):
     )
     rate: int = Field(175, ge=80, le=450, description="words per minute")
     binary: str = Field("espeak-ng", min_length=1, description="the espeak-ng executable")
-    voices: dict[str, str] = Field(
-        default_factory=dict, description="an espeak-ng voice per language or locale: {zh-HK: yue}"
-    )
-
-    @field_validator("voices")
-    @classmethod
-    def _voices_form(cls, voices: dict[str, str]) -> dict[str, str]:
-        return check_voices(voices, _ESPEAK_VOICE, "an espeak-ng voice (a language code)")
 
 
 class EspeakTTS(_ProcessTTS):

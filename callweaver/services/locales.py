@@ -30,10 +30,10 @@ import functools
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from callweaver.text.languages import language_key
 
@@ -41,7 +41,9 @@ __all__ = [
     "Locale",
     "LocaleTable",
     "LocalizedText",
+    "TableVoicesParams",
     "VoiceChoice",
+    "VoicesParams",
     "check",
     "check_voices",
     "default_table",
@@ -215,6 +217,38 @@ def check_voices(
         if form is not None and not form.fullmatch(voice):
             raise ValueError(f"voices: {code}: {voice!r} is not {what}")
     return dict(voices)
+
+
+class VoicesParams(BaseModel):
+    """The ``voices`` param a TTS provider's params share: a voice per language or locale,
+    checked by :func:`check_voices` against the provider's form of voice name (the subclass's
+    ``voice_form``, described as ``voice_what``)."""
+
+    voice_form: ClassVar[re.Pattern[str] | None] = None
+    voice_what: ClassVar[str] = "a voice"
+
+    voices: dict[str, str] = Field(
+        default_factory=dict,
+        description="a voice per language or locale, for replies in it (a native speaker's): "
+        "{es: <voice>, zh-HK: <voice>}",
+    )
+
+    @field_validator("voices")
+    @classmethod
+    def _voices_form(cls, voices: dict[str, str]) -> dict[str, str]:
+        return check_voices(voices, cls.voice_form, cls.voice_what)
+
+
+class TableVoicesParams(VoicesParams):
+    """:class:`VoicesParams` for a provider with voices in the locale table (Azure, Google):
+    what the languages with no ``voices`` entry get."""
+
+    other_languages: Literal["table", "none"] = Field(
+        "table",
+        description="languages with no voice listed: table: the locale table's voice for the "
+        "provider (Google: else Google's default voice of the language); none: left to the "
+        "next provider",
+    )
 
 
 def _localized(value: str | dict[str, str]) -> str | dict[str, str]:
