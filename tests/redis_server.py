@@ -18,20 +18,14 @@ import time
 from types import TracebackType
 from typing import Self
 
+from ports import free_port
+
 BINARY = shutil.which("redis-server")
 REQUIRED = os.environ.get("CALLWEAVER_REQUIRE_REDIS") == "1"
 SKIP_REASON = "redis-server is not installed (apt-get install redis-server)"
 
 if BINARY is None and REQUIRED:
     raise RuntimeError("CALLWEAVER_REQUIRE_REDIS is set but redis-server is not installed")
-
-
-def free_port() -> int:
-    """A port nothing listens on now (the OS's choice for port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def ping(port: int, timeout_s: float = 0.2) -> bool:

@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+from ports import free_port
 from pydantic import ValidationError
-from redis_server import BINARY, SKIP_REASON, RedisServer, free_port
+from redis_server import BINARY, SKIP_REASON, RedisServer
 
 from callweaver.errors import CacheCorrupt, CacheError
 from callweaver.services.cache import (

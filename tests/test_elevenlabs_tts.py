@@ -4,7 +4,6 @@ stream-input WebSocket protocols on loopback, with real (flite) speech."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fake_elevenlabs import FakeElevenLabs, Reply, speech
+from ports import free_port
 from pydantic import ValidationError
 
 from callweaver.audio.mulaw import ulaw_to_pcm16
@@ -61,13 +61,6 @@ async def failure(
             if chunks is not None:
                 chunks.append(chunk)
     return info.value
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 # -- the normal answer ------------------------------------------------------------------------
@@ -204,7 +197,7 @@ async def test_unknown_model_is_not_retryable(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_refused_connection_is_retryable_and_quick(make_tts: MakeTTS, transport: str) -> None:
-    tts = make_tts(transport=transport, base_url=f"http://127.0.0.1:{closed_port()}")
+    tts = make_tts(transport=transport, base_url=f"http://127.0.0.1:{free_port()}")
     started = time.monotonic()
     error = await failure(tts)
     assert error.retryable and "cannot connect" in str(error)

@@ -15,7 +15,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import sys
 import time
 from collections import Counter
@@ -26,6 +25,7 @@ import numpy as np
 import psutil
 import pytest
 from fake_openai import FakeOpenAI, Reply
+from ports import free_port
 
 from callweaver.audio.resample import resample
 from callweaver.resources import whisper
@@ -294,13 +294,6 @@ async def test_two_calls_share_the_breaker_then_fail_back_when_the_engine_is_fix
 BACKUP = "This is the backup speaking."
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 @pytest.fixture
 async def servers() -> AsyncIterator[tuple[FakeOpenAI, FakeOpenAI]]:
     async with FakeOpenAI(Reply("The primary speaks.")) as a, FakeOpenAI(Reply(BACKUP)) as b:
@@ -328,7 +321,7 @@ async def test_llm_failover_to_a_second_server(
 ) -> None:
     primary, backup = servers
     reply, params, reason = LLM_FAULTS[fault]
-    url = primary.base_url if reply is not None else f"http://127.0.0.1:{closed_port()}/v1"
+    url = primary.base_url if reply is not None else f"http://127.0.0.1:{free_port()}/v1"
     if reply is not None:
         primary.default = reply
     switches: list[Switch] = []

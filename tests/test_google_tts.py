@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 import struct
 import time
 import wave
@@ -20,6 +19,7 @@ from typing import Any
 import grpc
 import pytest
 from fake_google_tts import FakeGoogleTTS, Reply, wav_header
+from ports import free_port
 from pydantic import ValidationError
 
 from callweaver.audio.riff import parse_wav
@@ -69,13 +69,6 @@ async def failure(
             if chunks is not None:
                 chunks.append(speech)
     return info.value
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 # -- answers ----------------------------------------------------------------------------------
@@ -224,7 +217,7 @@ async def test_api_key_is_sent_and_never_leaks(server: FakeGoogleTTS, make_tts: 
 async def test_refused_connection_is_retryable_and_quick(
     make_tts: MakeTTS, streaming: bool
 ) -> None:
-    tts = make_tts(endpoint=f"127.0.0.1:{closed_port()}", streaming=streaming)
+    tts = make_tts(endpoint=f"127.0.0.1:{free_port()}", streaming=streaming)
     await tts.warm()  # best effort: no error
     started = time.monotonic()
     error = await failure(tts)
@@ -235,7 +228,7 @@ async def test_refused_connection_is_retryable_and_quick(
 @pytest.mark.parametrize("streaming", MODES)
 async def test_back_at_once_when_the_server_is(make_tts: MakeTTS, streaming: bool) -> None:
     """No waiting out gRPC's reconnect backoff once the server listens again."""
-    port = closed_port()
+    port = free_port()
     tts = make_tts(endpoint=f"127.0.0.1:{port}", streaming=streaming)
     assert (await failure(tts)).retryable
     async with FakeGoogleTTS(port=port) as server:
@@ -421,7 +414,7 @@ async def test_a_closed_provider_opens_a_new_channel(
 
 async def test_a_secure_channel_with_an_api_key(make_tts: MakeTTS) -> None:
     """TLS and the key in the client's own credentials: nothing listens, so UNAVAILABLE."""
-    tts = make_tts(endpoint=f"127.0.0.1:{closed_port()}", insecure=False, api_key=KEY)
+    tts = make_tts(endpoint=f"127.0.0.1:{free_port()}", insecure=False, api_key=KEY)
     error = await failure(tts)
     assert error.retryable and "UNAVAILABLE" in str(error) and KEY not in str(error)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from fake_openai import FakeOpenAI, Reply
+from ports import free_port
 
 from callweaver.errors import ProviderError
 from callweaver.services.catalog import parse_spec
@@ -54,13 +54,6 @@ async def failure(llm: OpenAILLM, pieces: list[str] | None = None) -> ProviderEr
 
 async def reply(llm: OpenAILLM) -> list[str]:
     return [piece async for piece in llm.stream(HELLO)]
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 # -- streaming ----------------------------------------------------------------------------
@@ -259,7 +252,7 @@ async def test_idle_timeout_after_the_first_token(server: FakeOpenAI, make_llm: 
 
 
 async def test_connection_refused_is_retryable(make_llm: MakeLLM) -> None:
-    llm = make_llm(base_url=f"http://127.0.0.1:{closed_port()}/v1", model="m")
+    llm = make_llm(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m")
     error = await failure(llm)
     assert error.retryable and "cannot connect" in str(error)
     await llm.warm()  # best effort: no error

@@ -3,7 +3,6 @@
 import asyncio
 import base64
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import yaml
+from ports import free_port
 
 from callweaver.pipelines.config import load_config
 from callweaver.server.app import create_app
@@ -122,9 +122,7 @@ async def test_twilio_errors_and_bad_input_come_back_clearly(
 
 
 async def test_twilio_unreachable_is_503(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: connections are refused
+    port = free_port()  # closed again: connections are refused
     response = await post_calls(config_file(tmp_path, f"http://127.0.0.1:{port}"),
                                 {"to": "+15551234567"})  # fmt: skip
     assert response.status_code == 503 and "unreachable" in response.json()["error"]

@@ -11,7 +11,6 @@ again once the server is back.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fake_openai import FakeOpenAI, Reply
+from ports import free_port
 
 from callweaver.frames.base import Frame
 from callweaver.frames.metrics import MetricsFrame
@@ -49,13 +49,6 @@ def own_breakers(monkeypatch: pytest.MonkeyPatch) -> None:
 async def server() -> AsyncIterator[FakeOpenAI]:
     async with FakeOpenAI() as fake:
         yield fake
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def openai(url: str, name: str = "primary", **params: Any) -> dict[str, Any]:
@@ -239,7 +232,7 @@ async def test_every_provider_failing_says_the_fallback_and_the_next_turn_recove
 
 
 async def test_a_refused_connection_says_the_fallback_and_the_next_turn_recovers() -> None:
-    port = closed_port()
+    port = free_port()
     started: list[FakeOpenAI] = []
 
     async def server_comes_up() -> None:

@@ -3,7 +3,6 @@
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ports import free_port
 
 from callweaver.pipelines.config import load_config
 from callweaver.server.app import Server, ServerClosing, create_app
@@ -18,13 +18,6 @@ from callweaver.testing import ListIO, tone
 
 ROOT = Path(__file__).parent.parent
 PARROT = ROOT / "configs" / "default.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def speech_frames(seconds: float = 1.0) -> list:  # type: ignore[type-arg]
