@@ -29,10 +29,13 @@ tokens. Every other frame passes through.
 
 With ``audio_cache``, a sentence any caller may hear (``ReplyTextFrame.cacheable``: declared
 answers, cached replies, an LLM marked cacheable) plays from the store when this voice said it
-before, and is kept once the first provider has said it whole. A :class:`PrefetchFrame` asks
-for sentences likely to be said soon: they are made in idle time within the ``prefetch``
-budget (:mod:`callweaver.processors.tts_prefetch`), and the ``preload`` ones (declared answers,
-at start-up) are finished before the call ends.
+before, and is kept once the first provider has said it whole. A :class:`PrefetchFrame`
+(consumed here) names reply texts likely to be said soon: their sentences not held yet are
+made with the first provider while no reply is being spoken (a reply that starts cancels the
+one in flight, made again later), within the ``prefetch`` budget the process's calls share
+per voice (:mod:`callweaver.processors.tts_prefetch`). The ``preload`` ones (declared answers,
+sent during the server's warm call) are finished before the call ends, so their audio is ready
+before ``/health`` says the server is; the others are dropped with the call.
 """
 
 from __future__ import annotations
@@ -73,20 +76,27 @@ _FALLBACK = "Sorry, I'm having a technical problem. Please hold on or call back 
 
 class PrefetchParams(BaseModel):
     """How much a ``tts`` node with an ``audio_cache`` may spend making reply audio ahead of
-    need (per process and voice: every call of the process shares it)."""
+    need. The budget is per process and voice: every call of the process that speaks with
+    the same first provider and rate shares it (the first node to start sets it)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="make expected replies' audio in idle time")
+    enabled: bool = Field(
+        True, description="make expected replies' audio in idle time (only with audio_cache)"
+    )
     max_chars_per_min: int = Field(
-        3000, ge=0, description="provider budget: characters sent for prefetching per minute"
+        3000,
+        ge=0,
+        description="provider budget: characters sent to the provider for prefetching per "
+        "minute, per process and voice (0: none)",
     )
     max_busy: float = Field(
         0.25,
         gt=0,
         le=1,
-        description="CPU budget: share of the last minute spent synthesizing prefetches "
-        "(preloading at start-up is not held to it)",
+        description="CPU budget: share of wall time over the last 60 s this process may spend "
+        "synthesizing prefetches, per voice, above 0 and at most 1 (preloading declared "
+        "answers at start-up is not held to it, but counts)",
     )
     preload_timeout_s: float = Field(
         60.0, gt=0, description="longest wait at a call's end for start-up audio to be made"
@@ -192,8 +202,9 @@ class TextToSpeech(Processor):
             self._speech = SpeechCache(shared_store(self.p.audio_cache), voice, self.rate)
             budget = self.p.prefetch
             if budget.enabled and self.tts.providers:
+                # per voice and rate; named for /health by the provider's name
                 prefetcher = shared_prefetch(
-                    f"{voice}@{self.rate}", budget.max_chars_per_min, budget.max_busy
+                    f"{first.name}@{self.rate}:{voice}", budget.max_chars_per_min, budget.max_busy
                 )
                 self._prefetch = SpeechPrefetch(
                     self._speech, self.tts.providers[0], self.rate, prefetcher
@@ -235,12 +246,12 @@ class TextToSpeech(Processor):
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, PrefetchFrame):  # consumed: audio to make, nothing to play
             if self._prefetch is not None:
-                self._prefetch.add(frame.texts, frame.language or self.p.language,
-                                   preload=frame.preload)  # fmt: skip
+                language = frame.language or self.p.language
+                self._prefetch.add(frame.texts, language, preload=frame.preload)
             return
         if isinstance(frame, ReplyTextFrame):
             if self._prefetch is not None:
-                self._prefetch.busy()  # the reply first
+                self._prefetch.busy(frame.turn_id)  # the reply first
             language = frame.language or self.p.language
             sentences = [frame.text] if frame.sentence else self._splitter.push(frame.text)
             streaming = self._live is not None and self._live.turn == frame.turn_id
@@ -271,7 +282,7 @@ class TextToSpeech(Processor):
                     for part in self._parts(frame.turn_id, sentence):
                         await self._speak(frame.turn_id, part, self.p.language)
             if self._prefetch is not None:
-                self._prefetch.idle()
+                self._prefetch.idle(frame.turn_id)
         await self.emit(frame)
 
     # -- stream mode ----------------------------------------------------------------------

@@ -75,13 +75,13 @@ class SpeechCache:
         return audio.pcm
 
     async def has(self, text: str) -> bool:
-        """Is the sentence's audio held? (Not counted as a hit or a miss.)"""
+        """Is the sentence's audio held? Not counted in :attr:`hits` or :attr:`misses`; a
+        store that can look without counting (:meth:`MemoryStore.peek_audio`) does, another
+        (Redis, which may hold other workers' audio) is asked as for a play."""
         key = self.key(text)
         peek = getattr(self.store, "peek_audio", None)
-        if peek is not None and peek(key) is not None:
-            return True
-        audio = await self.store.get_audio(key) if peek is None else None
-        return audio is not None and audio.sample_rate == self.sample_rate
+        audio = peek(key) if peek is not None else await self.store.get_audio(key)
+        return audio is not None and audio.sample_rate == self.sample_rate and bool(audio.pcm)
 
     async def put(self, text: str, pcm: bytes) -> None:
         if pcm:
