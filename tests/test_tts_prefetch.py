@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import free_port
 from pydantic import ValidationError
-from test_elevenlabs_tts import KEY, VOICE, closed_port
+from test_elevenlabs_tts import KEY, VOICE
 from test_tts_node import (
     FIRST,
     SECOND,
@@ -309,7 +310,7 @@ def test_a_sentence_being_made_is_claimed_by_one_call_at_a_time() -> None:
 
 def refused() -> dict[str, Any]:
     """ElevenLabs at a loopback port nothing listens on: every request is refused."""
-    base_url = f"http://127.0.0.1:{closed_port()}"
+    base_url = f"http://127.0.0.1:{free_port()}"
     return {"type": "elevenlabs", "name": unique("refused"), "api_key": KEY, "voice_id": VOICE,
             "base_url": base_url}  # fmt: skip
 
