@@ -12,7 +12,7 @@ from callweaver.frames.text import LanguageFrame, TranscriptFrame
 from callweaver.pipelines.call import Call
 from callweaver.pipelines.graph import Graph, Node
 from callweaver.processors.language import LanguageNode, LanguageParams
-from callweaver.services.language import LanguageTracker, word_count
+from callweaver.services.language import LanguageTracker, matrix_words, word_count, words_of
 from callweaver.services.language_detect import TextDetector, detector, lingua_languages
 from callweaver.testing import ListIO
 
@@ -81,6 +81,21 @@ def test_japanese_is_not_taken_for_chinese(text_detector: TextDetector) -> None:
     assert tracker.heard("我想预约明天下午三点") == "zh"
     assert word_count("明日の午後三時に予約をお願いします") == 9
     assert word_count("book 咗個 appointment") == 3
+
+
+def test_a_turn_mixing_scripts_is_heard_by_its_own_script() -> None:
+    """English words borrowed into Hindi, Korean or Russian: the turn is in the language of
+    its words in the other script (lingua heard the Hindi one as English), and Korean
+    one-syllable words are words, not spelled letters."""
+    mixed = detector(["en", "hi", "ko", "ru"])
+    tracker = LanguageTracker("en-US", allowed=["en-US", "hi-IN", "ko-KR", "ru-RU"], detector=mixed)
+    assert tracker.heard("मुझे अपना appointment reschedule करना है, Monday को possible है?") == "hi"
+    assert tracker.heard("예약 confirm 메일이 아직 안 왔는데 확인 좀 해 주세요.") == "ko"
+    assert tracker.heard("Я сделал payment, но не получил receipt") == "ru"
+    assert tracker.heard("I booked it on 예약") == "en"  # one word: the Latin ones still count
+    assert words_of("확인 좀 해 주세요") == "확인 좀 해 주세요"
+    assert words_of("It's W H I T F I E L D").split() == ["It's"]
+    assert matrix_words("Order कब तक deliver होगा?") == "कब तक होगा?"
 
 
 async def test_the_node_follows_a_caller_the_stt_does_not_label() -> None:

@@ -108,12 +108,16 @@ def _misses(r: dict[str, Any]) -> str:
 
     short, mixed = r["short_misses_with_context"], r["mixed_misses_with_context"]
     lines = [f"Short turns heard wrong with context: {listed(short) or 'none'}."]
-    if mixed:
-        lines.append(
-            f"Mixed turns heard wrong with context: {listed(mixed)}. Hindi written in Latin "
-            "letters reads as English to lingua, which has no model of it; such a caller is "
-            "followed when the STT reports Hindi, or when they ask."
-        )
+    lines.append(f"Mixed turns heard wrong with context: {listed(mixed) or 'none'}.")
+    lines.append(
+        "Two rules came of the mixed turns' first measurement (80.0 % without context, 90.0 % "
+        "with: lingua read every Hindi one as English), so this set no longer holds them out: "
+        "Hindi written in Latin letters is told by its function words (`text/hinglish.py`: two "
+        "different ones, a quarter of the words), and a turn with two or more words in a "
+        "script other than Latin is judged by those. `tests/test_hinglish.py` has 12 Hinglish "
+        'turns and 14 look-alikes in other languages (Italian and Vietnamese "hai", German '
+        '"mein", Indonesian "ke") written after the rules: all told right.'
+    )
     return "\n\n".join(lines)
 
 

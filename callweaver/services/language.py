@@ -7,7 +7,10 @@ whether it changes (:meth:`LanguageTracker.observe`), from:
 1. **an explicit request**: "can we speak Spanish?", "¿podemos hablar en inglés?",
    "講廣東話得唔得", "说普通话": the call switches at once;
 2. **the text**: Chinese characters are told Cantonese or Mandarin by their written markers
-   (:func:`callweaver.text.chinese.cantonese_or_mandarin`); other text by lingua's models
+   (:func:`callweaver.text.chinese.cantonese_or_mandarin`), Hindi in Latin letters
+   ("mera order abhi tak nahi aaya") by its function words
+   (:func:`callweaver.text.hinglish.is_hinglish`: lingua reads it as English), where the call
+   may speak Hindi; other text by lingua's models
    over the deployment's languages (:mod:`callweaver.services.language_detect`), weighed
    with the STT's reported language (``stt_weight``) and the call's own (``context_weight``:
    a short "Sim" in a Portuguese call is Portuguese, not Italian);
@@ -34,6 +37,7 @@ from typing import Final
 from callweaver.services.language_detect import TextDetector
 from callweaver.services.locales import LocaleTable, default_table
 from callweaver.text.chinese import cantonese_or_mandarin, has_han
+from callweaver.text.hinglish import is_hinglish
 from callweaver.text.languages import language_key
 
 __all__ = ["Decision", "LanguageTracker", "requested_language"]
@@ -72,10 +76,16 @@ _JA_KO: Final[Mapping[str, str]] = {"日本語": "ja", "英語": "en", "한국�
 # words: Indic scripts' vowel signs are marks, which \w leaves out
 _WORD: Final = re.compile(r"[\w\u0900-\u0dff]+")
 _KANA: Final = re.compile(r"[\u3040-\u30ff]")
+# spelled letters: alphabets' (Latin, Greek, Cyrillic), not Korean or Chinese one-syllable
+# words ("좀 해 주세요")
+_LETTER: Final = r"[A-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]"
 _NO_LANGUAGE: Final = re.compile(
-    r"\S+@\S+|(?:https?://|www\.)\S+|\S*\d\S*|(?<!\w)[^\W\d_](?:[\s.-]+[^\W\d_](?!\w))+(?!\w)"
+    r"\S+@\S+|(?:https?://|www\.)\S+|\S*\d\S*|"
+    rf"(?<![\w'\u2019]){_LETTER}(?:[\s.-]+{_LETTER}(?!\w))+(?!\w)"
 )
 _CHARACTER: Final = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# a letter of a script other than Latin (Latin, its extensions and combining marks excluded)
+_OTHER_SCRIPT: Final = re.compile(r"[^\W\d_\u0000-\u024f\u1e00-\u1eff\u0300-\u036f]")
 CONTEXT_WEIGHT: Final = 8.0
 """How much more the call's language counts than any other when a turn is weighed."""
 STT_WEIGHT: Final = 2.0
@@ -87,6 +97,16 @@ def words_of(text: str) -> str:
     """``text`` without what belongs to no language: e-mail and web addresses, numbers,
     letters spelled one by one ("W H I T F I E L D")."""
     return _NO_LANGUAGE.sub(" ", text)
+
+
+def matrix_words(text: str) -> str:
+    """The words of ``text`` (see :func:`words_of`) that say its language: in a turn with
+    at least two words in a script other than Latin, those ("मुझे अपना appointment reschedule
+    करना है": the Hindi; "예약 confirm 메일이 안 왔는데": the Korean), since the Latin ones are
+    then, most of the time, English words borrowed into it; else all of them."""
+    words = words_of(text).split()
+    scripted = [w for w in words if _OTHER_SCRIPT.search(w)]
+    return " ".join(scripted) if len(scripted) >= 2 else " ".join(words)
 
 
 def word_count(text: str) -> int:
@@ -233,8 +253,10 @@ class LanguageTracker:
                 return which, which
             undecided = current if current in ("zh", "yue") else "zh"
             return undecided, undecided
+        if is_hinglish(text) and self.locale_for("hi") is not None:
+            return "hi", "hi"
         stt = language_key(stt_language) if stt_language else ""
-        scores = self.detector.scores(words_of(text)) if self.detector is not None else {}
+        scores = self.detector.scores(matrix_words(text)) if self.detector is not None else {}
         if not scores:
             reported = "" if stt in ("", "und") else stt
             return reported, reported
