@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from callweaver.audio.mulaw import ulaw_to_pcm16
 from callweaver.errors import ProviderError
 from callweaver.services.azure_stt import AzureSTT
-from callweaver.services.azure_tts import AzureTTS, build_ssml
+from callweaver.services.azure_tts import AzureTTS, _Turn, build_ssml
 from callweaver.services.tts import TTS, Speech
 
 TEXT = "Your table for two is booked at seven."
@@ -254,6 +254,24 @@ async def test_tts_garbled_audio(server: FakeAzure, make_tts: MakeTTS) -> None:
     server.default = Script(garbage=True)
     error = await tts_failure(make_tts())
     assert error.retryable and "odd" in str(error)
+
+
+async def test_tts_word_boundaries_after_the_last_audio_are_kept(make_tts: MakeTTS) -> None:
+    """The SDK fires a word's boundary event when the audio reaches its offset, so under load
+    the last word's can come after the last audio event: it is placed back on that audio
+    (a chunk of no audio, the word's offset negative), not dropped. The SDK's events in the
+    order seen on a loaded CI machine, fed to the provider's event reader."""
+    tts = make_tts(output_format="raw-16khz-16bit-mono-pcm")
+    turn = _Turn()
+    second = bytes(32000)  # 1 s of 16 kHz PCM16
+    for event in [("word", (0.0, "Hello", True)), ("audio", second),
+                  ("word", (0.6, "there", True)), ("completed", None)]:  # fmt: skip
+        turn.queue.put_nowait(event)
+    chunks = [chunk async for chunk in tts._audio(turn, time.monotonic())]
+    assert [(len(c.pcm), c.words) for c in chunks] == [
+        (len(second), ((0.0, "Hello"),)),
+        (0, ((pytest.approx(-0.4), "there"),)),
+    ]
 
 
 # -- configs and the process ----------------------------------------------------------------

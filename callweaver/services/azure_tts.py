@@ -478,6 +478,10 @@ class AzureTTS:
                     words.append((offset, word))
             elif kind == "completed":
                 turn.ended = True
+                if words and total:  # reported after the last audio: placed back on it
+                    end = (total - len(carry)) / bytes_per_s
+                    text = "".join(w + " " for _, w in words)
+                    yield Speech(b"", self._rate, text, tuple((o - end, w) for o, w in words))
                 break
             elif kind == "canceled":
                 turn.ended = True
