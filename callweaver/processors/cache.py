@@ -40,6 +40,7 @@ from callweaver.frames.text import PrefetchFrame, ReplyEndFrame, ReplyTextFrame,
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
 from callweaver.runtime.replies import CompletedReply
+from callweaver.runtime.zones import ZoneName, zone
 from callweaver.services.answers import DeclaredAnswers
 from callweaver.services.cache.entry import CacheEntry, EntrySource
 from callweaver.services.cache.guard import is_correction
@@ -83,6 +84,11 @@ class CacheParams(DeclaredAnswers):
     corrections: bool = Field(
         True, description="a caller saying the cached reply missed reports a wrong hit"
     )
+    timezone: ZoneName = Field(
+        "",
+        description="IANA zone of the callers (Asia/Hong_Kong): a learned reply about today "
+        '("are you open today") is kept until midnight there; default: the server\'s',
+    )
 
 
 class ResponseCacheNode(Processor):
@@ -94,6 +100,7 @@ class ResponseCacheNode(Processor):
     def __init__(self, params: CacheParams | None = None) -> None:
         super().__init__(params)
         self.p = params or CacheParams()
+        self._zone = zone(self.p.timezone)
         self.cache: ResponseCache | None = None
         self._declared = ""  # the declared answers' version ("" : none)
         self._pending: dict[int, TranscriptFrame] = {}
@@ -216,6 +223,7 @@ class ResponseCacheNode(Processor):
             version=done.version,
             flow_state=self._state(),
             source=source,
+            zone=self._zone,
         )
         if isinstance(kept, CacheEntry):  # counted by the cache; nothing is emitted from
             self.cache.observe(self._previous, kept.id)  # another node's task

@@ -35,7 +35,7 @@ import datetime
 import zoneinfo
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from callweaver.errors import ProviderError
 from callweaver.frames.base import Frame
@@ -45,6 +45,7 @@ from callweaver.processors.switches import report_switches
 from callweaver.runtime.latency import Stage
 from callweaver.runtime.processor import Processor
 from callweaver.runtime.replies import CompletedReply
+from callweaver.runtime.zones import ZoneName, zone
 from callweaver.services.answers import AnswersLLM, AnswersParams
 from callweaver.services.cache.guard import personal
 from callweaver.services.cache.keys import prompt_version
@@ -272,21 +273,9 @@ class LLMParams(BaseModel):
         "locale's words and which clock to say times with (date_time: the time too, which "
         "changes the prompt every minute and so defeats the provider's prompt caching)",
     )
-    timezone: str = Field(
+    timezone: ZoneName = Field(
         "", description="IANA zone of the callers (Asia/Hong_Kong); default: the server's"
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, zone: str) -> str:
-        if zone:
-            try:
-                zoneinfo.ZoneInfo(zone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise ValueError(
-                    f"unknown time zone {zone!r} (an IANA name: Europe/Madrid)"
-                ) from None
-        return zone
 
 
 class LLMReply(Reply):
@@ -303,7 +292,7 @@ class LLMReply(Reply):
         self.stream_tokens = params.stream_tokens
         self.replies_cacheable = params.cacheable
         self.today = params.today
-        self.timezone = zoneinfo.ZoneInfo(params.timezone) if params.timezone else None
+        self.timezone = zone(params.timezone)
 
     def version(self) -> str:
         models = [(spec.type_name, spec.name, repr(spec.params)) for spec in self.p.providers]

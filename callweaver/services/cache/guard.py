@@ -12,7 +12,13 @@ one caller in particular, or when the question only makes sense after the turns 
 - ``context``: the question points back at earlier turns ("how much is it", "and on
   Saturday?", "¿y eso?", "那个几钱"), or is too short to stand alone ("yes", "the second
   one");
-- ``length``: a question over 200 characters or a reply over 600 (not a common question).
+- ``length``: a question over 200 characters or a reply over 600 (not a common question);
+- ``dated``: either side speaks of this moment ("right now", "at the moment", "ahora mismo",
+  "而家", "现在"): true for minutes, not for the next caller.
+
+:func:`dated` also tells the exchanges that speak of a day relative to today ("are you open
+today", "we close at six tonight", "mañana", "聽日"): they may be kept, but only until the
+day ends (the response cache stamps them to expire at midnight).
 
 A refused reply is still spoken, just not kept; the cache node counts each reason.
 
@@ -32,6 +38,7 @@ from callweaver.text.languages import language_key, normalize
 __all__ = [
     "MAX_PROMPT_CHARS",
     "MAX_REPLY_CHARS",
+    "dated",
     "is_correction",
     "leans_back",
     "personal",
@@ -85,12 +92,44 @@ _MIN_CHARS_ZH: Final = 4
 
 def refusal(prompt: str, reply: str, language: str) -> str | None:
     """Why the exchange (the caller's ``prompt``, the bot's ``reply``) must not be kept for
-    other callers (``"personal"``, ``"context"``, ``"length"``), or None when it may."""
+    other callers (``"personal"``, ``"context"``, ``"length"``, ``"dated"``), or None when it
+    may."""
     if len(prompt) > MAX_PROMPT_CHARS or len(reply) > MAX_REPLY_CHARS:
         return "length"
     if personal(prompt) or personal(reply):
         return "personal"
-    return "context" if leans_back(prompt, language) else None
+    if leans_back(prompt, language):
+        return "context"
+    return "dated" if dated(prompt, reply, language) == "moment" else None
+
+
+# fmt: off
+_MOMENT: Final = re.compile(
+    r"\b(right now|at the moment|at present|at this time|currently|just now|"
+    r"(open|closed|busy|available|free) now|now (open|closed)\b(?! on| every| at weekends)|"
+    r"ahora mismo|ahorita|en este momento|en estos momentos|actualmente)\b"
+    r"|現在|现在|而家|宜家|目前|此刻|依家",
+    re.I,
+)
+_DAY: Final = re.compile(
+    r"\b(today|tonight|tomorrow|yesterday|this (morning|afternoon|evening|week|weekend)|"
+    r"hoy|ayer|esta (noche|tarde|semana|mañana)|este fin de semana|pasado mañana|"
+    r"(?<!la )(?<!las )(?<!esta )mañana)\b"
+    r"|今天|今日|今晚|今朝|明天|明日|聽日|听日|昨天|昨日|琴日|尋日|寻日|後日|后日|后天|"
+    r"今個星期|今个星期|這個星期|这个星期|本周|本週|這週|这周",
+    re.I,
+)
+# fmt: on
+
+
+def dated(prompt: str, reply: str, language: str = "") -> str | None:
+    """Does the exchange hold only for now (``"moment"``: "right now", "而家") or for today
+    (``"day"``: "today", "tomorrow", "hoy", "聽日"), by either side's words? None when it holds
+    any day. English, Spanish and Chinese words; ``language`` is not needed to tell them."""
+    text = f"{prompt}\n{reply}"
+    if _MOMENT.search(text):
+        return "moment"
+    return "day" if _DAY.search(text) else None
 
 
 def leans_back(prompt: str, language: str) -> bool:

@@ -25,6 +25,7 @@ the process that names the same store (:func:`shared_response_cache`).
 
 from __future__ import annotations
 
+import datetime
 import math
 import time
 from collections import Counter, deque
@@ -34,8 +35,9 @@ from typing import Any, Final
 
 import numpy as np
 
+from callweaver.runtime.zones import until_midnight
 from callweaver.services.cache.entry import CacheEntry, EntrySource
-from callweaver.services.cache.guard import leans_back, refusal
+from callweaver.services.cache.guard import dated, leans_back, refusal
 from callweaver.services.cache.keys import Scope, prompt_version
 from callweaver.services.cache.speech import close_shared_stores, shared_store
 from callweaver.services.cache.store import CacheStore, CacheStoreParams, WallClock
@@ -216,13 +218,18 @@ class ResponseCache:
         version: str,
         flow_state: str = "",
         source: EntrySource = EntrySource.LLM,
+        zone: datetime.tzinfo | None = None,
     ) -> CacheEntry | str:
         """Keep ``reply`` for callers who say ``prompt`` (or the same in other words): the
-        stored entry, or why it was refused (see :mod:`~callweaver.services.cache.guard`)."""
+        stored entry, or why it was refused (see :mod:`~callweaver.services.cache.guard`). An
+        exchange about today ("are you open today") is kept until midnight in ``zone`` (None:
+        the server's)."""
         why = refusal(prompt, reply, language)
         if why is not None:
             self.counters[f"refused_{why}"] += 1
             return why
+        now = self.clock()
+        today = dated(prompt, reply, language) == "day"
         scope = Scope(
             deployment=deployment,
             language=language_key(language),
@@ -234,12 +241,14 @@ class ResponseCache:
             prompt=prompt,
             reply=reply,
             source=source,
-            now=self.clock(),
+            now=now,
             language=language,
+            ttl_s=until_midnight(now, zone) if today else None,
         )
         await self.store.put_entry(entry)
         await self._index(entry)
         self.counters["learned"] += 1
+        self.counters["learned_until_midnight"] += today
         return entry
 
     async def sync(self) -> int:
@@ -385,6 +394,7 @@ class ResponseCache:
             "misses": c["misses"],
             "hit_rate": round(c["hits"] / lookups, 4) if lookups else None,
             "learned": c["learned"],
+            "learned_until_midnight": c["learned_until_midnight"],
             "refused": {
                 k.removeprefix("refused_"): v for k, v in c.items() if k.startswith("refused_")
             },
