@@ -14,12 +14,13 @@ import sys
 import textwrap
 from collections.abc import Callable, Coroutine
 from pathlib import Path
+from subprocess import DEVNULL, PIPE
 from typing import Any
 
 import pytest
 import uvloop
 
-from callweaver.runtime.processes import DEVNULL, PIPE, spawn
+from callweaver.runtime.processes import spawn
 
 LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 ROOT = Path(__file__).resolve().parents[1]

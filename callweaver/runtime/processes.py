@@ -27,9 +27,6 @@ from typing import IO, Any
 
 __all__ = ["ChildProcess", "spawn"]
 
-PIPE = subprocess.PIPE
-DEVNULL = subprocess.DEVNULL
-
 
 class ChildProcess:
     """A running child, as :class:`asyncio.subprocess.Process` offers it: ``stdin`` (a
@@ -100,8 +97,9 @@ async def spawn(
     start_new_session: bool = False,
 ) -> ChildProcess:
     """Start ``argv`` (see the module docstring). ``stdin``, ``stdout``, ``stderr``:
-    :data:`PIPE`, :data:`DEVNULL` or None (the parent's). Raises what :class:`subprocess.Popen`
-    raises (:class:`FileNotFoundError` for a missing binary, another :class:`OSError`)."""
+    :data:`subprocess.PIPE`, :data:`subprocess.DEVNULL` or None (the parent's). Raises what
+    :class:`subprocess.Popen` raises (:class:`FileNotFoundError` for a missing binary,
+    another :class:`OSError`)."""
     loop = asyncio.get_running_loop()
     # blocks only until the child has exec()ed (vfork: about a millisecond), which is the point
     popen = subprocess.Popen(  # noqa: ASYNC220

@@ -35,8 +35,8 @@ ZoneName = Annotated[str, AfterValidator(_checked)]
 def until_midnight(now: float, tz: datetime.tzinfo | None = None) -> float:
     """Seconds from ``now`` (Unix time) to the next midnight in ``tz`` (None: the server's
     local time): how long something said about "today" stays true."""
-    local = datetime.datetime.fromtimestamp(now, tz) if tz else datetime.datetime.fromtimestamp(now)
-    midnight = datetime.datetime.combine(local.date() + datetime.timedelta(days=1), datetime.time())
-    # in the zone: the day may be 23 or 25 hours long (DST); naive: the server's local time
-    at = midnight.replace(tzinfo=tz).timestamp() if tz else midnight.timestamp()
-    return max(0.0, at - now)
+    local = datetime.datetime.fromtimestamp(now, tz)  # naive, in local time, for None
+    tomorrow = local.date() + datetime.timedelta(days=1)
+    # in the zone: the day may be 23 or 25 hours long (DST)
+    midnight = datetime.datetime.combine(tomorrow, datetime.time(), tzinfo=tz)
+    return max(0.0, midnight.timestamp() - now)

@@ -82,10 +82,10 @@ _VOICE_ID = re.compile(r"[A-Za-z0-9]{20}")
 
 
 class ElevenLabsTTSParams(VoicesParams):
+    """Which voice and model, how to reach them, and how long to wait."""
+
     voice_form = _VOICE_ID
     voice_what = "an ElevenLabs voice id (20 letters and digits)"
-
-    """Which voice and model, how to reach them, and how long to wait."""
 
     model_config = ConfigDict(extra="forbid")
 

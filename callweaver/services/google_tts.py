@@ -92,10 +92,10 @@ Encoding = Literal["PCM", "LINEAR16", "MULAW"]
 
 
 class GoogleTTSParams(TableVoicesParams):
+    """Which voice, how the audio comes back, where the service is and how long to wait."""
+
     voice_form = _VOICE
     voice_what = "a Google voice name (en-US-Neural2-F)"
-
-    """Which voice, how the audio comes back, where the service is and how long to wait."""
 
     model_config = ConfigDict(extra="forbid")
 

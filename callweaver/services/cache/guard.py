@@ -100,7 +100,7 @@ def refusal(prompt: str, reply: str, language: str) -> str | None:
         return "personal"
     if leans_back(prompt, language):
         return "context"
-    return "dated" if dated(prompt, reply, language) == "moment" else None
+    return "dated" if dated(prompt, reply) == "moment" else None
 
 
 # fmt: off
@@ -122,10 +122,10 @@ _DAY: Final = re.compile(
 # fmt: on
 
 
-def dated(prompt: str, reply: str, language: str = "") -> str | None:
+def dated(prompt: str, reply: str) -> str | None:
     """Does the exchange hold only for now (``"moment"``: "right now", "而家") or for today
     (``"day"``: "today", "tomorrow", "hoy", "聽日"), by either side's words? None when it holds
-    any day. English, Spanish and Chinese words; ``language`` is not needed to tell them."""
+    any day. English, Spanish and Chinese words (they do not collide: no language is needed)."""
     text = f"{prompt}\n{reply}"
     if _MOMENT.search(text):
         return "moment"

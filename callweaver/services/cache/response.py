@@ -229,7 +229,7 @@ class ResponseCache:
             self.counters[f"refused_{why}"] += 1
             return why
         now = self.clock()
-        today = dated(prompt, reply, language) == "day"
+        today = dated(prompt, reply) == "day"
         scope = Scope(
             deployment=deployment,
             language=language_key(language),
